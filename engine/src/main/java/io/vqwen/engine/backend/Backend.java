@@ -25,6 +25,12 @@ public interface Backend extends AutoCloseable {
 
     float[] download(Tensor t);
 
+    /**
+     * A seeded random weight made directly on the backend (synthetic checkpoints: full-size benchmarks without
+     * weight files): normal(mean, std) per element, reproducible for a given seed.
+     */
+    Tensor randomWeight(int rows, int cols, long seed, float mean, float std);
+
     /** Rows [start, start + count) of {@code t}, sharing its storage. */
     Tensor rowSlice(Tensor t, int start, int count);
 

@@ -61,6 +61,20 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public Tensor randomWeight(int rows, int cols, long seed, float mean, float std) {
+        float[] data = new float[Math.multiplyExact(rows, cols)];
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+        for (int i = 0; i < data.length; i++) data[i] = (float) (mean + std * gaussian(rnd));
+        return CpuTensor.activation(data, 0, rows, cols);
+    }
+
+    private static double gaussian(java.util.SplittableRandom rnd) {
+        // Box-Muller; SplittableRandom has no nextGaussian.
+        double u = 1.0 - rnd.nextDouble(), v = rnd.nextDouble();
+        return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    }
+
+    @Override
     public Tensor rowSlice(Tensor t, int start, int count) {
         CpuTensor x = act(t, "rowSlice");
         if (start < 0 || count < 0 || start + count > x.rows) throw new IndexOutOfBoundsException("rowSlice " + start + "+" + count + " of " + x.rows);

@@ -71,7 +71,7 @@ public final class SafeTensors implements AutoCloseable {
         try {
             header = JSON.readTree(new String(headerBytes, StandardCharsets.UTF_8));
         } catch (IOException e) {
-            throw new CheckpointException(file + ": corrupt safetensors header (not JSON: " + e.getOriginalMessage() + ")");
+            throw new CheckpointException(file + ": corrupt safetensors header (not JSON: " + e.getMessage() + ")");
         }
         if (header == null || !header.isObject()) throw new CheckpointException(file + ": corrupt safetensors header (not a JSON object)");
         long dataStart = 8 + headerLen;
