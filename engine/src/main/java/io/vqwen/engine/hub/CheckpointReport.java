@@ -2,6 +2,7 @@ package io.vqwen.engine.hub;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.vqwen.engine.model.Checkpoint;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -20,7 +21,8 @@ import java.util.Set;
 /**
  * Whether a checkpoint directory holds what the engine loads: {@code config.json}, a tokenizer, and every safetensors
  * file that {@code model.safetensors.index.json} lists, each with an intact header whose tensors fill the file exactly
- * (a truncated or half-copied shard fails that test).
+ * (a truncated or half-copied shard fails that test). All of these are named at once; when none is missing, the
+ * engine's own loader ({@link Checkpoint#open}) must then accept the directory too.
  *
  * @param dir     the checkpoint directory that was checked
  * @param missing files that are not there, by name relative to {@code dir}
@@ -82,6 +84,15 @@ public record CheckpointReport(Path dir, List<String> missing, List<String> dama
             checkSafetensors(dir.resolve(SINGLE_FILE), SINGLE_FILE, Set.of(), damaged);
         } else {
             missing.add(INDEX + " or " + SINGLE_FILE);
+        }
+        if (missing.isEmpty() && damaged.isEmpty()) {
+            try (Checkpoint loaded = Checkpoint.open(dir)) {
+                if (loaded.keys().isEmpty()) {
+                    damaged.add("the engine's loader finds no tensors in it");
+                }
+            } catch (IOException | RuntimeException e) {
+                damaged.add("the engine's loader refuses it: " + e.getMessage());
+            }
         }
         return new CheckpointReport(dir, missing, damaged);
     }

@@ -76,6 +76,17 @@ class CheckpointReportTest {
     }
 
     @Test
+    void aConfigTheEnginesLoaderRejectsIsReported() throws IOException {
+        copyFixture();
+        Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"bert\"}");
+
+        CheckpointReport report = CheckpointReport.of(dir);
+        assertTrue(report.missing().isEmpty());
+        assertEquals(1, report.damaged().size(), report.describe());
+        assertTrue(report.damaged().getFirst().startsWith("the engine's loader refuses it: "), report.describe());
+    }
+
+    @Test
     void anEmptyDirectoryLacksEverything() {
         assertEquals(List.of("config.json", "tokenizer.json", "model.safetensors.index.json or model.safetensors"),
                 CheckpointReport.of(dir).missing());
