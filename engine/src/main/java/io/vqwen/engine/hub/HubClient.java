@@ -30,7 +30,7 @@ import java.util.regex.Pattern;
  *   <li>{@code GET} of that location with {@code Range: bytes=N-} to resume.</li>
  * </ul>
  */
-final class HubClient {
+final class HubClient implements AutoCloseable {
 
     /** The commit a revision points at, and the files of the repo at that commit. */
     record RepoInfo(String commit, List<String> files) {}
@@ -296,5 +296,11 @@ final class HubClient {
         } catch (IOException ignored) {
             // nothing left to release
         }
+    }
+
+    /** Drops the connection pool and its selector thread; a pull makes one client and is done with it. */
+    @Override
+    public void close() {
+        http.shutdownNow();
     }
 }

@@ -62,6 +62,12 @@ final class SnapshotDownload {
 
     /** Downloads what is missing and returns the snapshot directory. */
     Path run() throws IOException {
+        try (client) {
+            return download();
+        }
+    }
+
+    private Path download() throws IOException {
         HubClient.RepoInfo info = client.repoInfo();
         String commit = info.commit();
         Path snapshot = cache.snapshotDir(commit);
@@ -72,8 +78,8 @@ final class SnapshotDownload {
                 missing.add(file);
             }
         }
-        log(repo + ": commit " + commit + ", " + info.files().size() + " files, "
-                + (missing.isEmpty() ? "all in the cache" : missing.size() + " to fetch into " + cache.repoDir()));
+        log(repo + ": commit " + commit + ", " + info.files().size() + " files"
+                + (missing.isEmpty() ? ", all in the cache at " + snapshot : ""));
 
         ExecutorService pool = Executors.newFixedThreadPool(options.parallelDownloads(), r -> {
             Thread t = new Thread(r, "hub-download");
@@ -95,6 +101,10 @@ final class SnapshotDownload {
                 }
             }
             checkSpace(bytesNeeded);
+            if (!blobsToFetch.isEmpty()) {
+                log(repo + ": downloading " + blobsToFetch.size() + " file(s), " + Progress.bytes(bytesTotal) + (bytesNeeded < bytesTotal
+                        ? " (" + Progress.bytes(bytesTotal - bytesNeeded) + " of it already on disk)" : "") + ", into " + cache.repoDir());
+            }
 
             try (Progress progress = new Progress(options.progress(), Progress.isTerminal(options.progress()), bytesTotal,
                     blobsToFetch.size());
