@@ -1,0 +1,172 @@
+package io.vqwen.engine.generate;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.vqwen.engine.Fixture;
+import io.vqwen.engine.config.GenerationConfig;
+import io.vqwen.engine.cpu.CpuBackend;
+import io.vqwen.engine.backend.Tensor;
+import io.vqwen.engine.model.Checkpoint;
+import io.vqwen.engine.model.ClipVisionModel;
+import io.vqwen.engine.model.LlavaProjector;
+import io.vqwen.engine.safetensors.SafeTensors;
+import io.vqwen.engine.text.Tokenizer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** The continuous-batching decoder on the CPU, on the bundled fixture. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DecoderEngineTest {
+    CpuBackend backend;
+    Checkpoint ckpt;
+    SafeTensors golden;
+    Tokenizer tokenizer;
+    DecoderEngine engine;
+    float[] projected, projected2;
+    int[] imageIds, textIds;
+
+    @BeforeAll
+    void setUp() throws Exception {
+        Fixture f = Fixture.tiny();
+        backend = new CpuBackend();
+        ckpt = Checkpoint.open(f.dir());
+        golden = f.golden();
+        tokenizer = Tokenizer.load(f.dir());
+        engine = new DecoderEngine(ckpt, backend, tokenizer, GenerationConfig.load(f.dir(), ckpt.config().textConfig()),
+                new DecoderOptions(16, 1024, 1200, 16, 256, 64));
+        projected = golden.tensor("projected").toFloatArray();
+        Tensor feats = new ClipVisionModel(backend, ckpt).forward(new float[][] {golden.tensor("image2_pixel_values").toFloatArray()});
+        projected2 = backend.download(new LlavaProjector(backend, ckpt).forward(feats));
+        imageIds = golden.tensor("input_ids").toIntArray();
+        textIds = golden.tensor("text_input_ids").toIntArray();
+    }
+
+    @AfterAll
+    void tearDown() {
+        engine.close();
+        golden.close();
+        ckpt.close();
+        backend.close();
+    }
+
+    record Outcome(int[] ids, String text, Completion completion, List<TokenLogprob> logprobs) {
+    }
+
+    static final class Collect implements GenerationListener {
+        final List<Integer> ids = new ArrayList<>();
+        final StringBuilder text = new StringBuilder();
+        final List<TokenLogprob> logprobs = new ArrayList<>();
+        final CompletableFuture<Completion> done = new CompletableFuture<>();
+        final CountDownLatch first = new CountDownLatch(1);
+
+        @Override
+        public void onDelta(TokenDelta d) {
+            for (int id : d.tokenIds()) ids.add(id);
+            text.append(d.text());
+            logprobs.addAll(d.logprobs());
+            first.countDown();
+        }
+
+        @Override
+        public void onFinish(Completion c) {
+            done.complete(c);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            done.completeExceptionally(t);
+        }
+
+        Outcome await() throws Exception {
+            Completion c = done.get(120, TimeUnit.SECONDS);
+            return new Outcome(ids.stream().mapToInt(Integer::intValue).toArray(), text.toString(), c, logprobs);
+        }
+    }
+
+    Collect submit(int[] prompt, float[] emb, int maxNew, List<String> stop, int top) {
+        Collect c = new Collect();
+        engine.submit(new GenerationRequest("r" + System.nanoTime(), prompt, emb, SamplingParams.greedy(), maxNew, stop, top > 0, top, false), c);
+        return c;
+    }
+
+    @Test
+    void greedyImageRequestMatchesGoldenIdsAndTopLogprobs() throws Exception {
+        Outcome o = submit(imageIds, projected, 24, List.of(), 20).await();
+        assertArrayEquals(golden.tensor("generated_ids").toIntArray(), o.ids());
+        float[] values = golden.tensor("step_topk_values").toFloatArray();
+        float[] lse = golden.tensor("step_logsumexp").toFloatArray();
+        for (int s = 0; s < 24; s++) {
+            List<TopLogprob> top = o.logprobs().get(s).top();
+            assertEquals(20, top.size());
+            for (int j = 0; j < 20; j++) assertEquals(values[s * 32 + j] - lse[s], top.get(j).logprob(), 1e-4, "step " + s + " rank " + j);
+        }
+        assertEquals("length", o.completion().finishReason());
+        assertEquals(591, o.completion().promptTokens());
+    }
+
+    @Test
+    void sixteenConcurrentMixedRequestsEachReturnWhatTheyReturnAlone() throws Exception {
+        int[][] prompts = {imageIds, imageIds, textIds};
+        float[][] embs = {projected, projected2, null};
+        Outcome[] alone = new Outcome[3];
+        for (int k = 0; k < 3; k++) alone[k] = submit(prompts[k], embs[k], 12, List.of(), 0).await();
+        assertTrue(alone[0].ids()[0] != alone[1].ids()[0], "image and image2 answer differently");
+        List<Collect> all = new ArrayList<>();
+        for (int i = 0; i < 16; i++) all.add(submit(prompts[i % 3], embs[i % 3], 12, List.of(), 0));
+        for (int i = 0; i < 16; i++) {
+            Outcome o = all.get(i).await();
+            assertArrayEquals(alone[i % 3].ids(), o.ids(), "request " + i);
+            assertEquals(alone[i % 3].text(), o.text(), "request " + i);
+        }
+    }
+
+    @Test
+    void cancellingFreesTheSequenceAndItsBlocks() throws Exception {
+        Collect c = submit(textIds, null, 900, List.of(), 0);
+        assertTrue(c.first.await(60, TimeUnit.SECONDS));
+        // cancel through the handle returned by submit
+        Collect c2 = new Collect();
+        RequestHandle h = engine.submit(new GenerationRequest("y", textIds, null, SamplingParams.greedy(), 900, List.of(), false, 0, false), c2);
+        assertTrue(c2.first.await(60, TimeUnit.SECONDS));
+        h.cancel();
+        assertEquals("cancelled", c2.await().completion().finishReason());
+        assertTrue(c2.ids.size() < 900);
+        c.await(); // the other one runs to its end
+        waitIdle();
+        assertEquals(0, engine.stats().running());
+        assertEquals(0, engine.stats().kvBlocksUsed());
+    }
+
+    @Test
+    void stopStringsCutTheTextBeforeTheMatch() throws Exception {
+        Outcome free = submit(textIds, null, 16, List.of(), 0).await();
+        String text = free.text();
+        String stop = text.substring(text.length() / 2, text.length() / 2 + 3);
+        Outcome cut = submit(textIds, null, 16, List.of(stop), 0).await();
+        assertEquals("stop", cut.completion().finishReason());
+        assertEquals(text.substring(0, text.indexOf(stop)), cut.text());
+    }
+
+    @Test
+    void aPromptOverTheContextIsRefusedAndTheEngineKeepsServing() throws Exception {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> submit(new int[1100], null, 4, List.of(), 0));
+        assertTrue(e.getMessage().contains("maximum context length of 1024"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> submit(textIds, null, 0, List.of(), 0));
+        assertThrows(IllegalArgumentException.class, () -> submit(imageIds, null, 4, List.of(), 0), "image tokens without embeddings");
+        assertArrayEquals(golden.tensor("text_generated_ids").toIntArray(), submit(textIds, null, 16, List.of(), 0).await().ids());
+    }
+
+    private void waitIdle() throws InterruptedException {
+        for (int i = 0; i < 100 && (engine.stats().running() > 0 || engine.stats().kvBlocksUsed() > 0); i++) Thread.sleep(50);
+    }
+}
