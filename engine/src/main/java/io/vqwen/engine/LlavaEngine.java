@@ -144,9 +144,10 @@ public final class LlavaEngine implements AutoCloseable {
                 c.finishReason(), logprobs, encodeMs, c);
     }
 
+    /** Stops the decoder; the weights and the backend belong to the caller. */
     @Override
     public void close() {
         decoder.close();
-        weights.close();
+        tokenizer.close();
     }
 }
