@@ -13,16 +13,11 @@ import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class PullCommandTest {
 
-    static final String COMMIT = "0123456789abcdef0123456789abcdef01234567";
+    static final String COMMIT = PullFixtures.COMMIT;
 
     @TempDir
     Path tmp;
@@ -51,23 +46,8 @@ class PullCommandTest {
         return new Result(exit, out.toString(), err.toString());
     }
 
-    /** The fixture laid out as huggingface-cli leaves a download: blobs by SHA-256, symlinked snapshot, refs/main. */
     Path handMadeCache() throws IOException {
-        Path cache = tmp.resolve("hf-cache");
-        Path repo = cache.resolve("models--org--name");
-        Path snapshot = repo.resolve("snapshots").resolve(COMMIT);
-        Files.createDirectories(repo.resolve("blobs"));
-        Files.createDirectories(snapshot);
-        try (Stream<Path> files = Files.list(fixture())) {
-            for (Path f : files.toList()) {
-                Path blob = repo.resolve("blobs").resolve(sha256(Files.readAllBytes(f)));
-                Files.copy(f, blob);
-                Files.createSymbolicLink(snapshot.resolve(f.getFileName()), Path.of("../../blobs").resolve(blob.getFileName()));
-            }
-        }
-        Files.createDirectories(repo.resolve("refs"));
-        Files.writeString(repo.resolve("refs/main"), COMMIT);
-        return cache;
+        return PullFixtures.handMadeCache(tmp.resolve("hf-cache"));
     }
 
     @Test
@@ -137,22 +117,5 @@ class PullCommandTest {
         Result r = run(Map.of("HF_HUB_CACHE", tmp.toString()), "just-a-name");
         assertEquals(PullCommand.EXIT_USAGE, r.exit());
         assertEquals("vqwen pull: not a Hub model id (expected org/name[@revision]): just-a-name" + System.lineSeparator(), r.err());
-    }
-
-    static Path fixture() {
-        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-            if (Files.isDirectory(p.resolve("testdata/tiny-llava"))) {
-                return p.resolve("testdata/tiny-llava");
-            }
-        }
-        throw new IllegalStateException("testdata/tiny-llava not found above " + Path.of("").toAbsolutePath());
-    }
-
-    static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }
