@@ -58,11 +58,11 @@ final class Builtins {
     static String checkFilter(String name) {
         if (FILTERS.containsKey(name)) return null;
         if (JINJA_FILTERS.contains(name)) return "filter '" + name + "' is not supported by this chat-template engine";
-        return "no filter named '" + name + "'";
+        return "No filter named '" + name + "'.";
     }
 
     static String checkTest(String name) {
-        return TESTS.containsKey(name) ? null : "no test named '" + name + "'";
+        return TESTS.containsKey(name) ? null : "No test named '" + name + "'.";
     }
 
     static Object filter(String name, Object value, List<Object> args, Map<String, Object> kwargs) {
@@ -271,11 +271,11 @@ final class Builtins {
             }
             double d = (Double) value;
             if (Double.isNaN(d) || Double.isInfinite(d)) return d;
-            return new BigDecimal(d).setScale(precision, RoundingMode.HALF_EVEN).doubleValue();
+            return Math.copySign(new BigDecimal(d).setScale(precision, RoundingMode.HALF_EVEN).doubleValue(), d);
         }
         double scale = Math.pow(10, precision);
         double scaled = Py.asDouble(value) * scale;
-        double r = methodV.equals("ceil") ? Math.ceil(scaled) : Math.floor(scaled);
+        double r = (methodV.equals("ceil") ? Math.ceil(scaled) : Math.floor(scaled)) + 0.0; // math.ceil gives an int: no -0.0
         return r / scale;
     }
 
@@ -400,6 +400,10 @@ final class Builtins {
             }, pythonOrder());
             items.sort(Py.truthy(p[2]) ? byKey.reversed() : byKey);
             return items;
+        });
+        FILTERS.put("format", (v, a, k) -> {
+            if (!a.isEmpty() && !k.isEmpty()) throw new PyError("can't handle positional and keyword arguments at the same time");
+            return PyMethods.percentFormat(soft(v), k.isEmpty() ? Py.tupleOf(a) : new LinkedHashMap<Object, Object>(k));
         });
         FILTERS.put("first", (v, a, k) -> {
             Params.noArgs("first", a, k);

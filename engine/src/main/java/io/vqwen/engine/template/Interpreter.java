@@ -380,6 +380,11 @@ final class Interpreter {
         public String typeName() {
             return "LoopContext";
         }
+
+        @Override
+        public String text() {
+            return "<LoopContext " + (index0 + 1) + "/" + items.size() + ">";
+        }
     }
 
     /** A {% macro %}: called like a function, renders its body in a child of the scope it was defined in. */
@@ -437,6 +442,11 @@ final class Interpreter {
         @Override
         public String typeName() {
             return "Macro";
+        }
+
+        @Override
+        public String text() {
+            return "<Macro " + Py.strRepr(def.name()) + ">";
         }
     }
 }

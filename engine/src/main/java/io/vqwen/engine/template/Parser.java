@@ -36,7 +36,119 @@ final class Parser {
     }
 
     static List<Node> parse(Source src, List<Token> tokens) {
-        return new Parser(src, tokens).subparse(null);
+        List<Node> body = new Parser(src, tokens).subparse(null);
+        new NameCheck(src).body(body, false);
+        return body;
+    }
+
+    /**
+     * jinja2's compile-time check that filters and tests exist. Like jinja2 it is skipped in "soft" frames (directly
+     * inside an if-block or inline if), where an unknown name only fails if it is evaluated.
+     */
+    private record NameCheck(Source src) {
+        void body(List<Node> nodes, boolean soft) {
+            for (Node n : nodes) node(n, soft);
+        }
+
+        void node(Node n, boolean soft) {
+            switch (n) {
+                case Ast.Text t -> { }
+                case Ast.Output o -> expr(o.expr(), soft, o.tag());
+                case Ast.If f -> {
+                    for (int k = 0; k < f.tests().size(); k++) {
+                        expr(f.tests().get(k), true, f.tags().get(k));
+                        body(f.bodies().get(k), true);
+                    }
+                    body(f.orElse(), true);
+                }
+                case Ast.For f -> { // the iterable is evaluated in the enclosing frame, the rest in inner frames
+                    expr(f.iter(), soft, f.tag());
+                    if (f.filter() != null) expr(f.filter(), false, f.tag());
+                    body(f.body(), false);
+                    body(f.orElse(), false);
+                }
+                case Ast.Assign a -> expr(a.value(), soft, a.tag());
+                case Ast.AssignBlock a -> {
+                    body(a.body(), false);
+                    if (a.filter() != null) expr(a.filter(), false, a.tag());
+                }
+                case Ast.MacroDef m -> {
+                    for (Expr d : m.defaults()) expr(d, false, m.tag());
+                    body(m.body(), false);
+                }
+                case Ast.FilterBlock fb -> {
+                    body(fb.body(), false);
+                    expr(fb.filter(), false, fb.tag());
+                }
+                case Ast.With w -> {
+                    for (Expr v : w.values()) expr(v, soft, w.tag());
+                    body(w.body(), false);
+                }
+                case Ast.Scope sc -> body(sc.body(), false);
+                case Ast.LoopControl c -> { }
+            }
+        }
+
+        void expr(Expr e, boolean soft, Tag tag) {
+            if (e == null) return;
+            switch (e) {
+                case Ast.Filter f -> {
+                    String problem = Builtins.checkFilter(f.name());
+                    if (problem != null && !soft) throw src.error(f.pos(), problem, src.excerpt(tag.start(), tag.end()));
+                    expr(f.value(), soft, tag);
+                    args(f.args(), soft, tag);
+                }
+                case Ast.Test t -> {
+                    String problem = Builtins.checkTest(t.name());
+                    if (problem != null && !soft) throw src.error(t.pos(), problem, src.excerpt(tag.start(), tag.end()));
+                    expr(t.value(), soft, tag);
+                    args(t.args(), soft, tag);
+                }
+                case Ast.CondExpr c -> {
+                    expr(c.test(), true, tag);
+                    expr(c.then(), true, tag);
+                    expr(c.orElse(), true, tag);
+                }
+                case Ast.GetAttr g -> expr(g.obj(), soft, tag);
+                case Ast.GetItem g -> {
+                    expr(g.obj(), soft, tag);
+                    expr(g.key(), soft, tag);
+                }
+                case Ast.Slice sl -> {
+                    expr(sl.start(), soft, tag);
+                    expr(sl.stop(), soft, tag);
+                    expr(sl.step(), soft, tag);
+                }
+                case Ast.Call c -> {
+                    expr(c.fn(), soft, tag);
+                    args(c.args(), soft, tag);
+                }
+                case Ast.Binary b -> {
+                    expr(b.left(), soft, tag);
+                    expr(b.right(), soft, tag);
+                }
+                case Ast.Unary u -> expr(u.operand(), soft, tag);
+                case Ast.Compare c -> {
+                    expr(c.first(), soft, tag);
+                    for (Expr x : c.rest()) expr(x, soft, tag);
+                }
+                case Ast.ListLit l -> l.items().forEach(x -> expr(x, soft, tag));
+                case Ast.TupleLit l -> l.items().forEach(x -> expr(x, soft, tag));
+                case Ast.DictLit d -> {
+                    d.keys().forEach(x -> expr(x, soft, tag));
+                    d.values().forEach(x -> expr(x, soft, tag));
+                }
+                case Ast.Const c -> { }
+                case Ast.Name n -> { }
+            }
+        }
+
+        void args(Args a, boolean soft, Tag tag) {
+            a.positional().forEach(x -> expr(x, soft, tag));
+            a.kwValues().forEach(x -> expr(x, soft, tag));
+            expr(a.star(), soft, tag);
+            expr(a.starStar(), soft, tag);
+        }
     }
 
     // ---- token stream
@@ -581,8 +693,6 @@ final class Parser {
             Token nameTok = expect(Kind.NAME, "filter name");
             StringBuilder name = new StringBuilder(nameTok.text());
             while (skipOp(".")) name.append('.').append(expect(Kind.NAME, "name").text());
-            String problem = Builtins.checkFilter(name.toString());
-            if (problem != null) throw fail(nameTok, problem);
             Args args = cur().isOp("(") ? parseCallArgs() : Args.NONE;
             node = new Ast.Filter(node, name.toString(), args, nameTok.pos());
             startInline = false;
@@ -596,8 +706,6 @@ final class Parser {
         Token nameTok = expect(Kind.NAME, "test name");
         StringBuilder name = new StringBuilder(nameTok.text());
         while (skipOp(".")) name.append('.').append(expect(Kind.NAME, "name").text());
-        String problem = Builtins.checkTest(name.toString());
-        if (problem != null) throw fail(nameTok, problem);
         Token t = cur();
         Args args = Args.NONE;
         if (t.isOp("(")) {

@@ -109,12 +109,21 @@ final class Py {
         Object attr(String name);
 
         String typeName();
+
+        /** Python's str() of the object, or null where Python would print an object address. */
+        default String text() {
+            return null;
+        }
     }
 
     interface Callable {
         Object call(List<Object> args, Map<String, Object> kwargs);
 
         String typeName();
+
+        default String text() {
+            return null;
+        }
     }
 
     /** A builtin function or bound method. */
@@ -272,6 +281,8 @@ final class Py {
             case Namespace n -> "<Namespace " + repr(n.attrs) + ">";
             case List<?> l -> repr(l);
             case Map<?, ?> m -> repr(m);
+            case HasAttrs h when h.text() != null -> h.text();
+            case Callable c when c.text() != null -> c.text();
             default -> throw typeError("cannot convert a " + typeName(v)
                     + " to text here: Python would print an object address");
         };
@@ -525,6 +536,7 @@ final class Py {
     // ---- arithmetic
 
     static Object binary(String op, Object a, Object b) {
+        if (op.equals("%") && a instanceof String fmt) return PyMethods.percentFormat(fmt, b);
         if (a instanceof Undefined u) throw u.error();
         if (b instanceof Undefined u) throw u.error();
         try {
@@ -581,7 +593,6 @@ final class Py {
                         double r = x % y;
                         return r != 0 && (r < 0) != (y < 0) ? r + y : r;
                     }
-                    if (a instanceof String) throw typeError("printf-style '%' string formatting is not supported");
                 }
                 case "**" -> {
                     if (isNumber(a) && isNumber(b)) return pow(a, b);

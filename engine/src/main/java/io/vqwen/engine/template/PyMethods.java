@@ -5,6 +5,9 @@ import io.vqwen.engine.template.Py.HasAttrs;
 import io.vqwen.engine.template.Py.PyError;
 import io.vqwen.engine.template.Py.Seq;
 import io.vqwen.engine.template.Py.Undefined;
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.math.RoundingMode;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -12,6 +15,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Attribute and item access as jinja2's ImmutableSandboxedEnvironment does it, and the Python methods of str, dict,
@@ -85,23 +90,29 @@ final class PyMethods {
 
     // ---- slicing
 
-    /** {@code obj[start:stop:step]} on str, list and tuple; other objects (or non-int bounds) give Undefined. */
+    /**
+     * {@code obj[start:stop:step]} on str, list, tuple and range. jinja2 compiles slices to a plain Python subscript
+     * (not Environment.getitem), so a failing slice raises instead of giving Undefined.
+     */
     static Object slice(Object obj, Object start, Object stop, Object step) {
         if (obj instanceof Undefined u) throw u.error();
-        boolean seq = obj instanceof String || (obj instanceof List<?> l && (!(l instanceof Seq q) || q.kind.equals("tuple")));
-        if (!seq || !bound(start) || !bound(stop) || !bound(step)) {
-            return Undefined.attr(obj, Seq.tuple(start, stop, step));
+        boolean seq = obj instanceof String || (obj instanceof List<?> l && (!(l instanceof Seq q) || !q.kind.startsWith("dict_")));
+        if (obj instanceof Map<?, ?>) throw Py.typeError("unhashable type: 'slice'");
+        if (!seq) throw Py.typeError("'" + Py.typeName(obj) + "' object is not subscriptable");
+        if (!bound(start) || !bound(stop) || !bound(step)) {
+            throw Py.typeError("slice indices must be integers or None or have an __index__ method");
         }
         List<Object> items = obj instanceof String s ? Py.codePointStrings(s) : new ArrayList<>((List<?>) obj);
         List<Object> out = new ArrayList<>();
         long[] ix = sliceIndices(start, stop, step, items.size());
         for (long k = 0, i = ix[0]; k < ix[3]; k++, i += ix[2]) out.add(items.get((int) i));
-        if (obj instanceof String) {
-            StringBuilder b = new StringBuilder();
-            for (Object o : out) b.append((String) o);
-            return b.toString();
-        }
-        return obj instanceof Seq ? Py.tupleOf(out) : out;
+        return switch (obj) {
+            case String s -> String.join("", out.stream().map(o -> (String) o).toList());
+            case Py.RangeSeq r -> new Py.RangeSeq(r.start + ix[0] * r.step, r.start + ix[1] * r.step, r.step * ix[2],
+                    Collections.unmodifiableList(out));
+            case Seq q -> Py.tupleOf(out);
+            default -> out;
+        };
     }
 
     private static boolean bound(Object v) {
@@ -535,6 +546,106 @@ final class PyMethods {
             if (!ok) return false;
         }
         return true;
+    }
+
+    /** printf-style {@code fmt % args} (also the {@code format} filter) for the s r a d i f F e E x X o c conversions. */
+    static String percentFormat(String fmt, Object arg) {
+        Map<?, ?> mapping = arg instanceof Map<?, ?> m ? m : null;
+        List<?> args = arg instanceof Seq t && t.kind.equals("tuple") ? t : Collections.singletonList(arg);
+        int next = 0;
+        StringBuilder b = new StringBuilder();
+        Matcher m = SPEC.matcher(fmt);
+        int at = 0;
+        while (at < fmt.length()) {
+            int pct = fmt.indexOf('%', at);
+            if (pct < 0) {
+                b.append(fmt, at, fmt.length());
+                break;
+            }
+            b.append(fmt, at, pct);
+            if (!m.find(pct) || m.start() != pct) throw new PyError("unsupported format character in '" + fmt + "'");
+            at = m.end();
+            char conv = m.group(5).charAt(0);
+            if (conv == '%') {
+                b.append('%');
+                continue;
+            }
+            Object v;
+            if (m.group(1) != null) {
+                if (mapping == null) throw Py.typeError("format requires a mapping");
+                Object key = Py.findKey(mapping, m.group(1));
+                if (key == Py.NO_KEY) throw new PyError("KeyError: " + Py.strRepr(m.group(1)));
+                v = mapping.get(key);
+            } else {
+                if (next >= args.size()) throw Py.typeError("not enough arguments for format string");
+                v = args.get(next++);
+            }
+            String flags = m.group(2);
+            int width = m.group(3).isEmpty() ? 0 : Integer.parseInt(m.group(3));
+            int precision = m.group(4) == null ? -1 : m.group(4).isEmpty() ? 0 : Integer.parseInt(m.group(4));
+            b.append(formatOne(v, conv, flags, width, precision));
+        }
+        if (mapping == null && next < args.size()) throw Py.typeError("not all arguments converted during string formatting");
+        return b.toString();
+    }
+
+    private static final Pattern SPEC = Pattern.compile("%(?:\\(([^)]*)\\))?([-+ 0]*)(\\d*)(?:\\.(\\d*))?[hlL]?([sradifFeExXoc%])");
+
+    private static String formatOne(Object v, char conv, String flags, int width, int precision) {
+        String body;
+        boolean numeric = "difFeExXo".indexOf(conv) >= 0;
+        switch (conv) {
+            case 's', 'r', 'a' -> {
+                body = conv == 's' ? Py.str(v) : Py.repr(v);
+                if (precision >= 0 && precision < Py.len(body)) body = (String) slice(body, null, (long) precision, null);
+            }
+            case 'c' -> {
+                if (v instanceof String s && Py.len(s) == 1) body = s;
+                else if (Py.isInt(v)) body = Character.toString((int) Py.asLong(v));
+                else throw Py.typeError("%c requires an int or a unicode character, not " + Py.typeName(v));
+            }
+            case 'd', 'i', 'x', 'X', 'o' -> {
+                long n;
+                if (Py.isInt(v)) n = Py.asLong(v);
+                else if (v instanceof Double d && (conv == 'd' || conv == 'i')) n = (long) (double) d;
+                else throw Py.typeError("%" + conv + " format: " + (conv == 'd' || conv == 'i' ? "a real number" : "an integer")
+                        + " is required, not " + Py.typeName(v));
+                String digits = Long.toString(Math.abs(n), conv == 'o' ? 8 : conv == 'd' || conv == 'i' ? 10 : 16);
+                body = (n < 0 ? "-" : "") + (conv == 'X' ? digits.toUpperCase(Locale.ROOT) : digits);
+            }
+            default -> {
+                if (!Py.isNumber(v)) throw Py.typeError("must be real number, not " + Py.typeName(v));
+                double d = Py.asDouble(v);
+                int p = precision < 0 ? 6 : precision;
+                if (Double.isNaN(d) || Double.isInfinite(d)) {
+                    body = Double.isNaN(d) ? "nan" : d > 0 ? "inf" : "-inf";
+                } else if (conv == 'f' || conv == 'F') {
+                    body = new BigDecimal(d).setScale(p, RoundingMode.HALF_EVEN).toPlainString();
+                    if (d < 0 && !body.startsWith("-")) body = "-" + body;
+                } else {
+                    BigDecimal bd = new BigDecimal(d).round(new MathContext(p + 1, RoundingMode.HALF_EVEN));
+                    int exp = bd.precision() - bd.scale() - 1;
+                    String digits = bd.unscaledValue().abs().toString();
+                    digits = (digits + "0".repeat(p + 1)).substring(0, p + 1);
+                    if (d == 0) exp = 0;
+                    body = (d < 0 || (d == 0 && 1 / d < 0) ? "-" : "") + digits.charAt(0) + (p > 0 ? "." + digits.substring(1) : "")
+                            + "e" + (exp < 0 ? "-" : "+") + (Math.abs(exp) < 10 ? "0" : "") + Math.abs(exp);
+                }
+                if (conv == 'E') body = body.toUpperCase(Locale.ROOT);
+            }
+        }
+        if (numeric && !body.startsWith("-")) {
+            if (flags.contains("+")) body = "+" + body;
+            else if (flags.contains(" ")) body = " " + body;
+        }
+        int pad = width - Py.len(body);
+        if (pad <= 0) return body;
+        if (flags.contains("-")) return body + " ".repeat(pad);
+        if (flags.contains("0") && numeric && !body.matches("[-+ ]?(inf|nan|INF|NAN)")) {
+            int sign = body.startsWith("-") || body.startsWith("+") || body.startsWith(" ") ? 1 : 0;
+            return body.substring(0, sign) + "0".repeat(pad) + body.substring(sign);
+        }
+        return " ".repeat(pad) + body;
     }
 
     /** str.format with plain {@code {}}, {@code {0}} and {@code {name}} fields; conversions and specs fail loudly. */
