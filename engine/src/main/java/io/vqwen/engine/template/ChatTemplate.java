@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * A model's Jinja chat template, rendered as transformers' {@code apply_chat_template} renders it: jinja2's
@@ -101,6 +102,7 @@ public final class ChatTemplate {
      * @throws TemplateException when the template fails, including {@code raise_exception(...)} from the template
      */
     public String render(List<?> messages, boolean addGenerationPrompt, Map<String, ?> extraVariables) {
+        Objects.requireNonNull(messages, "messages");
         Map<String, Object> vars = new LinkedHashMap<>();
         // transformers always passes tools and documents (None unless given)
         vars.put("tools", null);

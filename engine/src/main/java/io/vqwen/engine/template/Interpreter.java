@@ -39,6 +39,9 @@ final class Interpreter {
         } catch (RuntimeException e) { // a defect here, not in the template: still say where it happened
             Tag t = in.tag == null ? new Tag(0, 0) : in.tag;
             throw src.error(t.start(), "internal error: " + e, src.excerpt(t.start(), t.end()));
+        } catch (StackOverflowError e) { // Python would raise RecursionError for a runaway recursive macro
+            Tag t = in.tag == null ? new Tag(0, 0) : in.tag;
+            throw src.error(t.start(), "maximum recursion depth exceeded", src.excerpt(t.start(), t.end()));
         }
         return out.toString();
     }

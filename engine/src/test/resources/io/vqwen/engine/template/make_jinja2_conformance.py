@@ -10,6 +10,7 @@ documents=None unless the case sets them.
 """
 import json
 import os
+from datetime import datetime
 
 import jinja2
 from jinja2.ext import loopcontrols
@@ -28,6 +29,7 @@ def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
 env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
 env.filters["tojson"] = tojson
 env.globals["raise_exception"] = raise_exception
+env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
 
 CASES = []
 
@@ -288,6 +290,41 @@ t("{% if false %}{% for i in [] %}{{ 1|nosuchfilter }}{% endfor %}{% endif %}")
 u('the batch filter is not implemented', "{% if true %}{{ 1|batch(2) }}{% endif %}")
 t("{% if false %}{{ 1|batch(2) }}{% endif %}ok")
 t("{% set x %}{{ 1|nosuchfilter }}{% endset %}")
+# templates in the style of real chat templates
+t("{% set x = 1 %}{% for i in [1] %}{% if true %}{% set x = 2 %}{% endif %}{{ x }}{% endfor %}{{ x }}")
+t("{% for i in [1,2] %}{% if i == 1 %}{% set y = 'a' %}{% endif %}[{{ y }}]{% endfor %}")
+t("{% set item = 'outer' %}{% for item in [1] %}{{ item }}{% endfor %}{{ item }}")
+t("{% for a in [1,2] %}{% for b in [3] if loop.index > 0 %}{{ a }}{{ b }}{% endfor %}{% endfor %}")
+t("{% set ns = namespace(inner=namespace(v=1)) %}{% set ns.inner.v = 2 %}")
+t("{% set ns = namespace(l=[]) %}{% set ns.l = ns.l + [1] %}{% set ns.l = ns.l + [2] %}{{ ns.l }}")
+t("{% set x = namespace() %}{% set x.a = 1 %}{{ x.a }}")
+t("{{ messages[0]['content'] if messages[0]['role'] == 'system' else 'none' }}", messages=[{"role": "user", "content": "u"}])
+t("{%- for message in messages %}{%- if message.role == 'user' and loop.first %}F{% endif %}{{ message.role[0] }}{% endfor %}", messages=[{"role": "user"}, {"role": "assistant"}])
+t("{% set content = message.content %}{{ content }}", message={"content": "c"})
+t("{%- if not (messages|selectattr('role', 'equalto', 'system')|list) %}nosys{% endif %}", messages=[{"role": "user"}])
+t("{{ messages|map(attribute='role')|join(',') }}{{ messages|selectattr('role','eq','user')|list|length }}", messages=[{"role": "user"}, {"role": "assistant"}])
+t("{{ (messages|last).role }}{{ messages[-1].role == 'assistant' }}", messages=[{"role": "user"}, {"role": "assistant"}])
+t("{% for m in messages|reverse %}{{ m }}{% endfor %}", messages=[1, 2])
+t("{% if messages|length % 2 == 0 %}even{% endif %}{{ (loop_messages|default([]))|length }}", messages=[1, 2])
+t("{{ '\\n'.join(['a','b']) }}|{{ 'a\\n'|indent(2) }}|{{ '  x'|trim|length }}")
+t("{% set tools_json = tools|tojson(indent=4) %}{{ tools_json }}", tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}])
+t("{{ tools|map('tojson')|join('\\n') }}", tools=[{"a": 1}, {"b": [1, "é"]}])
+t("{%- if tools is not none and tools|length > 0 %}T{% endif %}", tools=[])
+t("{{ message['content'][0]['text'] if message['content'] is not string else message['content'] }}", message={"content": [{"text": "x"}]})
+t("{{ 'a' if 'image' in c else 'b' }}{{ c.type is defined }}", c={"type": "image", "image": "u"})
+t("{% for c in content if c.type == 'text' %}{{ c.text }}{{ loop.length }}{% endfor %}", content=[{"type": "image"}, {"type": "text", "text": "t"}])
+t("{{ x is sequence }}{{ x is iterable }}{{ x is mapping }}{{ x is string }}", x=[1])
+t("{%- macro fmt(x) -%}\n  [{{ x }}]\n{%- endmacro -%}\n{{ fmt(1) }}\n{{ fmt(2) }}")
+t("{% if true %}\n  a\n  {%- if true %}\n    b\n  {%- endif %}\n{% endif %}")
+t("{{ 'a' }}{# x #}{{ 'b' }}\n{#- y -#}\n{{ 'c' }}")
+t("{% for i in range(3) %}{{ loop.index }}{% if not loop.last %}, {% endif %}{% endfor %}")
+t("{{ 3 // 2 * 2 }} {{ 7 % 3 ** 2 }} {{ (1, 2)[1] }} {{ [1,2,3][-1:] }}")
+t("{{ 'x' ~ 1 ~ 1.0 }} {{ 1.5 ~ '' }} {{ 10 / 4 }} {{ 2 ** 0.5 }} {{ 1e3 }} {{ 1.23456789012345678 }}")
+t("{{ d|dictsort|first }} {{ d|length }} {% for k, v in d|dictsort(reverse=true) %}{{ k }}{% endfor %}", d={"b": 1, "a": 2, "C": 0})
+t("{%- set sys = namespace(v='') -%}{%- for m in messages -%}{%- if m.role == 'system' -%}{%- set sys.v = sys.v + m.content + '\\n' -%}{%- endif -%}{%- endfor -%}[{{ sys.v|trim }}]", messages=[{"role": "system", "content": "a"}, {"role": "system", "content": "b"}])
+t("{{ strftime_now('%Y')|length }}")
+t("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
+t("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(50) }}")
 
 
 def main():
