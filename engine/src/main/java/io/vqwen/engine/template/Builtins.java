@@ -595,7 +595,8 @@ final class Builtins {
         TESTS.put("upper", (v, a, k) -> (Boolean) callStr(soft(v), "isupper"));
         TESTS.put("sameas", (v, a, k) -> {
             Object other = bind("sameas", a, k, "other", req())[0];
-            if (v == null || other == null || v instanceof Boolean || other instanceof Boolean) return v == other || (v != null && v.equals(other) && v.getClass() == other.getClass());
+            // Python identity: None/True/False are singletons; otherwise the same object
+            if (v instanceof Boolean || other instanceof Boolean) return v != null && v.equals(other);
             return v == other;
         });
     }

@@ -3,6 +3,7 @@ package io.vqwen.engine.template;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.util.AbstractList;
+import java.util.AbstractMap;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -418,8 +419,8 @@ final class Py {
 
     /** The key of m equal to key under Python's hash equality (1 == 1.0 == True), or NO_KEY. */
     static Object findKey(Map<?, ?> m, Object key) {
-        if (key instanceof List<?> || key instanceof Map<?, ?>) {
-            if (!(key instanceof Seq)) throw typeError("unhashable type: '" + typeName(key) + "'");
+        if ((key instanceof List<?> && !(key instanceof Seq)) || key instanceof Map<?, ?>) {
+            throw typeError("unhashable type: '" + typeName(key) + "'");
         }
         if (m.containsKey(key)) return key;
         if (key instanceof String) return NO_KEY;
@@ -719,7 +720,9 @@ final class Py {
                     return;
                 }
                 List<Map.Entry<String, Object>> entries = new ArrayList<>();
-                for (Map.Entry<?, ?> e : m.entrySet()) entries.add(Map.entry(jsonKey(e.getKey()), nullBox(e.getValue())));
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    entries.add(new AbstractMap.SimpleImmutableEntry<>(jsonKey(e.getKey()), e.getValue()));
+                }
                 if (st.sortKeys) entries.sort((x, y) -> compareCodePoints(x.getKey(), y.getKey()));
                 b.append('{');
                 for (int i = 0; i < entries.size(); i++) {
@@ -727,23 +730,13 @@ final class Py {
                     newline(b, st, level + 1);
                     jsonString(b, entries.get(i).getKey(), st.ensureAscii);
                     b.append(st.keySep);
-                    json(b, unbox(entries.get(i).getValue()), st, level + 1);
+                    json(b, entries.get(i).getValue(), st, level + 1);
                 }
                 newline(b, st, level);
                 b.append('}');
             }
             default -> throw typeError("Object of type " + typeName(v) + " is not JSON serializable");
         }
-    }
-
-    private static final Object NULL_BOX = new Object();
-
-    private static Object nullBox(Object v) {
-        return v == null ? NULL_BOX : v;
-    }
-
-    private static Object unbox(Object v) {
-        return v == NULL_BOX ? null : v;
     }
 
     private static void newline(StringBuilder b, JsonStyle st, int level) {
