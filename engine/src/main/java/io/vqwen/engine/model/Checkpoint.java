@@ -14,12 +14,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
@@ -49,15 +47,13 @@ public final class Checkpoint implements WeightSource {
     private final Path dir;
     private final LlavaConfig config;
     private final Arena arena;
-    private final List<SafeTensors> files;
     private final Map<String, TensorView> tensors;
     private final String revision;
 
-    private Checkpoint(Path dir, LlavaConfig config, Arena arena, List<SafeTensors> files, Map<String, TensorView> tensors, String revision) {
+    private Checkpoint(Path dir, LlavaConfig config, Arena arena, Map<String, TensorView> tensors, String revision) {
         this.dir = dir;
         this.config = config;
         this.arena = arena;
-        this.files = files;
         this.tensors = tensors;
         this.revision = revision;
     }
@@ -90,14 +86,12 @@ public final class Checkpoint implements WeightSource {
             revisionSource = String.join(",", shardNames);
         }
         Arena arena = Arena.ofShared();
-        List<SafeTensors> files = new ArrayList<>();
         Map<String, TensorView> tensors = new LinkedHashMap<>();
         try {
             for (String shard : shardNames) {
                 Path p = dir.resolve(shard);
                 if (!Files.isRegularFile(p)) throw new CheckpointException("missing shard " + shard + " (listed in " + index.getFileName() + ") in " + dir);
                 SafeTensors st = SafeTensors.open(p, arena);
-                files.add(st);
                 for (TensorView v : st.tensors().values()) {
                     String key = canonical(v.name());
                     if (parts.contains(partOf(key))) tensors.put(key, v);
@@ -108,7 +102,7 @@ public final class Checkpoint implements WeightSource {
             throw e;
         }
         String configText = Files.readString(dir.resolve("config.json"));
-        return new Checkpoint(dir, config, arena, List.copyOf(files), tensors, sha256(configText + "\n" + revisionSource).substring(0, 16));
+        return new Checkpoint(dir, config, arena, tensors, sha256(configText + "\n" + revisionSource).substring(0, 16));
     }
 
     /** Maps a checkpoint key of either layout to its canonical key. */
