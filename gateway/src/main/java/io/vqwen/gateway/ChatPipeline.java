@@ -207,12 +207,15 @@ public class ChatPipeline {
 
     private ApiException unknownUpload(ImageInput.Uploaded u) {
         Throwable failed = cache.failure(u.sha256());
-        if (failed != null) {
+        if (failed != null && unwrap(failed) instanceof PeerException pe
+                && Status.fromThrowable(pe.getCause()).getCode() == Status.Code.INVALID_ARGUMENT) {
+            // The bytes themselves are bad: uploading them again would not help.
             return ApiException.invalid(u.param(), u.param() + ": the image uploaded as sha256:" + u.sha256()
                     + " could not be encoded: " + describe(failed));
         }
-        return ApiException.unknownImage(u.param(), u.param() + ": image sha256:" + u.sha256() + " is not in the embedding cache "
-                + "(never uploaded here, or evicted). Upload it again with POST /v1/images, or send it inline as a data: URL.");
+        return ApiException.unknownImage(u.param(), u.param() + ": image sha256:" + u.sha256() + " is not in the embedding cache ("
+                + (failed != null ? "the encode its upload started failed: " + describe(failed) : "never uploaded here, or evicted")
+                + "). Upload it again with POST /v1/images, or send it inline as a data: URL.");
     }
 
     /** Starts vision -> projector for one image; the future is independent of any one request. */
