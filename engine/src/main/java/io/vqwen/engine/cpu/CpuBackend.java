@@ -109,15 +109,18 @@ public final class CpuBackend implements Backend {
                         for (int i = 0; i < n; i++) {
                             o.data[o.offset + i * m + j] = CpuKernels.dotBf16(in.data, in.offset + i * k, wt.weight, elem, k) + bj;
                         }
-                    } else if (row != null) {
-                        wt.readRow(j, row);
-                        for (int i = 0; i < n; i++) {
-                            o.data[o.offset + i * m + j] = CpuKernels.dot(in.data, in.offset + i * k, row, 0, k) + bj;
-                        }
                     } else {
-                        for (int i = 0; i < n; i++) {
-                            o.data[o.offset + i * m + j] = CpuKernels.dot(in.data, in.offset + i * k, wt.data, wt.offset + j * k, k) + bj;
+                        float[] wd = wt.data;
+                        int wo = wt.offset + j * k;
+                        if (row != null) {
+                            wt.readRow(j, row);
+                            wd = row;
+                            wo = 0;
                         }
+                        int i = 0;
+                        for (; i + 4 <= n; i += 4) CpuKernels.dot4(wd, wo, in.data, in.offset + i * k, k, o.data, o.offset + i * m + j, m);
+                        for (; i < n; i++) o.data[o.offset + i * m + j] = CpuKernels.dot(in.data, in.offset + i * k, wd, wo, k);
+                        if (bj != 0f) for (int r = 0; r < n; r++) o.data[o.offset + r * m + j] += bj;
                     }
                 }
             }

@@ -55,6 +55,40 @@ final class CpuKernels {
         return s;
     }
 
+    /**
+     * Four dot products sharing one weight row: w · x_r for rows r0..r0+3 of x (row stride k). Each weight vector is
+     * loaded once for four FMAs, which is what makes prefill compute-bound rather than load-bound.
+     */
+    static void dot4(float[] w, int wo, float[] x, int xo, int k, float[] out, int oo, int ostride) {
+        if (!VECTOR) {
+            for (int r = 0; r < 4; r++) out[oo + r * ostride] = dotScalar(w, wo, x, xo + r * k, k);
+            return;
+        }
+        int L = F.length(), upper = F.loopBound(k);
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (; i < upper; i += L) {
+            FloatVector wv = FloatVector.fromArray(F, w, wo + i);
+            a0 = FloatVector.fromArray(F, x, xo + i).fma(wv, a0);
+            a1 = FloatVector.fromArray(F, x, xo + k + i).fma(wv, a1);
+            a2 = FloatVector.fromArray(F, x, xo + 2 * k + i).fma(wv, a2);
+            a3 = FloatVector.fromArray(F, x, xo + 3 * k + i).fma(wv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            float wi = w[wo + i];
+            s0 += wi * x[xo + i];
+            s1 += wi * x[xo + k + i];
+            s2 += wi * x[xo + 2 * k + i];
+            s3 += wi * x[xo + 3 * k + i];
+        }
+        out[oo] = s0;
+        out[oo + ostride] = s1;
+        out[oo + 2 * ostride] = s2;
+        out[oo + 3 * ostride] = s3;
+    }
+
     /** x(n) · w[elem .. elem + n) where w is bf16 in a segment. */
     static float dotBf16(float[] x, int xo, MemorySegment w, long elem, int n) {
         return VECTOR ? dotBf16Vector(x, xo, w, elem, n) : dotBf16Scalar(x, xo, w, elem, n);

@@ -42,6 +42,15 @@ class CpuKernelsTest {
     }
 
     @Test
+    void dot4MatchesFourScalarDots() {
+        for (int k : new int[] {1, 5, 16, 67, 2560}) {
+            float[] w = random(k + 2), x = random(4 * k + 1), out = new float[4 * 3 + 1];
+            CpuKernels.dot4(w, 2, x, 1, k, out, 1, 3);
+            for (int r = 0; r < 4; r++) assertEquals(CpuKernels.dotScalar(w, 2, x, 1 + r * k, k), out[1 + r * 3], 1e-5 * Math.sqrt(k), "k=" + k + " r=" + r);
+        }
+    }
+
+    @Test
     void erfMatchesKnownValues() {
         // Values from mpmath at 17 digits.
         assertEquals(0.5204998778130465, CpuKernels.erf(0.5), 1e-15);
