@@ -97,6 +97,64 @@ public interface Backend extends AutoCloseable {
     /** out(numLogits, d) = x[logitRows]. */
     void gatherLogitRows(Tensor out, Tensor x, StepBatch step);
 
+    // ---- fused and device-side variants: defaults compose the ops above, a GPU backend runs them in one launch --
+
+    /** A buffer for logits; a bf16 backend keeps them in float32 so sampling and log-probabilities see full precision. */
+    default Tensor allocateLogits(int rows, int cols) {
+        return allocate(rows, cols);
+    }
+
+    /** outs[i] = x . ws[i]^T for projections sharing one input (q, k and v): one pass over x on a GPU. */
+    default void linears(Tensor x, Tensor[] ws, Tensor[] outs) {
+        if (ws.length != outs.length) throw new IllegalArgumentException("linears: " + ws.length + " weights for " + outs.length + " outputs");
+        for (int i = 0; i < ws.length; i++) linear(outs[i], x, ws[i], null);
+    }
+
+    /** out = silu(x . gateW^T) * (x . upW^T) (HF Qwen3MLP before down_proj); {@code up} is scratch of out's shape. */
+    default void gateUpSilu(Tensor out, Tensor up, Tensor x, Tensor gateW, Tensor upW) {
+        linear(out, x, gateW, null);
+        linear(up, x, upW, null);
+        siluMul(out, out, up);
+    }
+
+    /**
+     * Qwen3Attention between the projections and attention: per-head RMSNorm of q and k (q_norm, k_norm), RoPE on
+     * both, and the write of k and v into the cache, in place.
+     */
+    default void qkNormRopeWriteKv(Tensor q, Tensor k, Tensor v, Tensor qNorm, Tensor kNorm, float eps, int headDim, float theta,
+                                   KvCache cache, int layer, StepBatch step) {
+        rmsNorm(q, q, qNorm, eps);
+        rmsNorm(k, k, kNorm, eps);
+        rope(q, headDim, theta, step);
+        rope(k, headDim, theta, step);
+        writeKv(cache, layer, k, v, step);
+    }
+
+    /**
+     * Runs one decoder step: prepares the layout and applies {@code body}, which enqueues the step's ops and returns
+     * its logits. A backend may record the ops of pure decode steps (one token per sequence) and replay the
+     * recording for later steps with the same {@code owner} (compared with equals) and padded batch size, with the
+     * new layout's data written into the recorded step's buffers (CUDA graphs). So {@code body} must depend on the
+     * step only through the ops' arguments and must not read data back to the host. Replayed logits belong to the
+     * recording: they are valid until the next step, and freeing them is a no-op.
+     */
+    default Tensor decodeStep(BatchLayout layout, Object owner, java.util.function.Function<StepBatch, Tensor> body) {
+        return body.apply(prepare(layout));
+    }
+
+    /** Index of the largest logit of each row (ties: the lowest index, as torch.argmax); a GPU returns only the ids. */
+    default int[] argmax(Tensor logits) {
+        float[] all = download(logits);
+        int rows = logits.rows(), cols = logits.cols();
+        int[] ids = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            for (int j = 1; j < cols; j++) if (all[r * cols + j] > all[r * cols + best]) best = j;
+            ids[r] = best;
+        }
+        return ids;
+    }
+
     /** Blocks until queued work is done (no-op on the CPU). */
     void synchronize();
 

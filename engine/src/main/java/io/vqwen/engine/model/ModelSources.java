@@ -7,8 +7,9 @@ import java.util.EnumSet;
 import java.util.Set;
 
 /**
- * Turns a {@code --model} value into weights: a checkpoint directory, or a Hub id {@code org/name[@rev]}
- * resolved from the Hugging Face cache (pulled if absent).
+ * Turns a {@code --model} value into weights: a checkpoint directory, a Hub id {@code org/name[@rev]}
+ * resolved from the Hugging Face cache (pulled if absent), or {@code synthetic:NAME} (seeded random weights made on
+ * the backend, see {@link SyntheticWeights}).
  */
 public final class ModelSources {
     public static final Set<Checkpoint.Part> ALL_PARTS = EnumSet.allOf(Checkpoint.Part.class);
@@ -17,6 +18,7 @@ public final class ModelSources {
     }
 
     public static WeightSource open(String model, Set<Checkpoint.Part> parts) throws IOException {
+        if (SyntheticWeights.isSynthetic(model)) return SyntheticWeights.of(model);
         return Checkpoint.open(directoryOf(model), parts);
     }
 

@@ -61,24 +61,16 @@ final class Qwen3DecoderLayer {
 
     /** s.norm (the normed input) -> s.out, writing this step's K/V into the cache. */
     void attention(Scratch s, KvCache cache, int layerIndex, StepBatch step) {
-        float eps = (float) cfg.rmsNormEps();
-        b.linear(s.q, s.norm, qProj, null);
-        b.linear(s.k, s.norm, kProj, null);
-        b.linear(s.v, s.norm, vProj, null);
-        b.rmsNorm(s.q, s.q, qNorm, eps); // per head: qNorm has headDim elements
-        b.rmsNorm(s.k, s.k, kNorm, eps);
-        b.rope(s.q, cfg.headDim(), (float) cfg.ropeTheta(), step);
-        b.rope(s.k, cfg.headDim(), (float) cfg.ropeTheta(), step);
-        b.writeKv(cache, layerIndex, s.k, s.v, step);
+        b.linears(s.norm, new Tensor[] {qProj, kProj, vProj}, new Tensor[] {s.q, s.k, s.v});
+        // q_norm/k_norm per head (headDim elements each), RoPE, then k and v into the cache.
+        b.qkNormRopeWriteKv(s.q, s.k, s.v, qNorm, kNorm, (float) cfg.rmsNormEps(), cfg.headDim(), (float) cfg.ropeTheta(), cache, layerIndex, step);
         b.pagedAttention(s.attn, s.q, cache, layerIndex, step, cfg.numAttentionHeads(), cfg.numKeyValueHeads(), cfg.headDim());
         b.linear(s.out, s.attn, oProj, null);
     }
 
     /** s.norm -> s.out. */
     void mlp(Scratch s) {
-        b.linear(s.gate, s.norm, gateProj, null);
-        b.linear(s.up, s.norm, upProj, null);
-        b.siluMul(s.gate, s.gate, s.up);
+        b.gateUpSilu(s.gate, s.up, s.norm, gateProj, upProj); // act_fn(gate_proj(x)) * up_proj(x)
         b.linear(s.out, s.gate, downProj, null);
     }
 }

@@ -52,11 +52,19 @@ public final class Qwen3Model {
      * null/empty). Returns logits (layout.logitRows().length, vocab) on the backend; the caller frees them.
      */
     public Tensor forward(BatchLayout layout, KvCache cache, Tensor imageEmbeddings, int[] imageRows) {
-        StepBatch step = b.prepare(layout);
+        if (imageEmbeddings != null && imageRows != null && imageRows.length > 0) {
+            return step(b.prepare(layout), cache, imageEmbeddings, imageRows);
+        }
+        // Text-only steps: the backend may record decode steps once and replay them (CUDA graphs), per model and cache.
+        return b.decodeStep(layout, List.of(this, cache), step -> step(step, cache, null, null));
+    }
+
+    private Tensor step(StepBatch step, KvCache cache, Tensor imageEmbeddings, int[] imageRows) {
+        BatchLayout layout = step.layout();
         int n = layout.numTokens(), d = cfg.hiddenSize();
         Tensor residual = b.allocate(n, d);
         b.embed(residual, embedTokens, step);
-        if (imageEmbeddings != null && imageRows != null && imageRows.length > 0) b.scatterRows(residual, imageEmbeddings, imageRows);
+        if (imageEmbeddings != null) b.scatterRows(residual, imageEmbeddings, imageRows);
 
         Qwen3DecoderLayer.Scratch s = new Qwen3DecoderLayer.Scratch(b, n, cfg);
         // Pre-norm stream: h = rmsnorm(x); x += attn(h); h = rmsnorm(x); x += mlp(h). The add of each sub-block's
@@ -71,7 +79,7 @@ public final class Qwen3Model {
             b.addRmsNorm(residual, s.norm, s.out, nextNorm, (float) cfg.rmsNormEps());
         }
         int numLogits = layout.logitRows().length;
-        Tensor logits = b.allocate(Math.max(numLogits, 1), cfg.vocabSize());
+        Tensor logits = b.allocateLogits(Math.max(numLogits, 1), cfg.vocabSize());
         if (numLogits > 0) {
             Tensor last = b.allocate(numLogits, d);
             b.gatherLogitRows(last, s.norm, step);

@@ -28,11 +28,14 @@ public final class RandomCheckpointWriter {
                         int textIntermediate, int textLayers, int heads, int kvHeads, int headDim, int vocab) {
         /** vqwen3-4b: CLIP ViT-L/14-336 + Qwen3-4B. */
         public static final Shape VQWEN3_4B = new Shape(1024, 4096, 24, 16, 2560, 9728, 36, 32, 8, 128, 151936);
+        /** The shapes of the bundled testdata/tiny-llava fixture. */
+        public static final Shape TINY = new Shape(64, 256, 3, 4, 32, 96, 3, 4, 2, 16, 151936);
 
         public static Shape named(String name) {
             return switch (name) {
                 case "vqwen3-4b" -> VQWEN3_4B;
-                default -> throw new IllegalArgumentException("unknown shape '" + name + "' (known: vqwen3-4b)");
+                case "tiny" -> TINY;
+                default -> throw new IllegalArgumentException("unknown shape '" + name + "' (known: vqwen3-4b, tiny)");
             };
         }
     }
@@ -41,6 +44,46 @@ public final class RandomCheckpointWriter {
 
     public static void write(Shape s, Path out, Path templateModel, long seed) throws IOException {
         Files.createDirectories(out);
+        Map<String, long[]> tensors = tensorShapes(s);
+
+        // Group into shards of about 2 GB, in order.
+        List<Map<String, long[]>> shards = new ArrayList<>();
+        Map<String, long[]> cur = new LinkedHashMap<>();
+        long curBytes = 0;
+        for (var e : tensors.entrySet()) {
+            long bytes = 2 * numel(e.getValue());
+            if (curBytes > 0 && curBytes + bytes > SHARD_BYTES) {
+                shards.add(cur);
+                cur = new LinkedHashMap<>();
+                curBytes = 0;
+            }
+            cur.put(e.getKey(), e.getValue());
+            curBytes += bytes;
+        }
+        shards.add(cur);
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode index = json.createObjectNode();
+        ObjectNode weightMap = index.putObject("weight_map");
+        long total = 0;
+        SplittableRandom rnd = new SplittableRandom(seed);
+        for (int i = 0; i < shards.size(); i++) {
+            String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+            total += writeShard(out.resolve(name), shards.get(i), rnd.split());
+            for (String k : shards.get(i).keySet()) weightMap.put(k, name);
+            System.err.printf("wrote %s%n", name);
+        }
+        index.putObject("metadata").put("total_size", total);
+        json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("model.safetensors.index.json").toFile(), index);
+        Files.writeString(out.resolve("config.json"), config(s));
+        for (String f : List.of("tokenizer.json", "tokenizer.json.xz", "tokenizer_config.json", "chat_template.jinja",
+                "processor_config.json", "generation_config.json")) {
+            Path src = templateModel.resolve(f);
+            if (Files.isRegularFile(src)) Files.copy(src, out.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** Every tensor of the shape, by its key in the Hugging Face layout, in checkpoint order. */
+    public static Map<String, long[]> tensorShapes(Shape s) {
         Map<String, long[]> tensors = new LinkedHashMap<>();
         String v = "vision_tower.vision_model.";
         tensors.put(v + "embeddings.patch_embedding.weight", new long[] {s.visionHidden, 3, 14, 14});
@@ -86,41 +129,7 @@ public final class RandomCheckpointWriter {
             tensors.put(p + "mlp.down_proj.weight", new long[] {s.textHidden, s.textIntermediate});
         }
         tensors.put(t + "norm.weight", new long[] {s.textHidden});
-
-        // Group into shards of about 2 GB, in order.
-        List<Map<String, long[]>> shards = new ArrayList<>();
-        Map<String, long[]> cur = new LinkedHashMap<>();
-        long curBytes = 0;
-        for (var e : tensors.entrySet()) {
-            long bytes = 2 * numel(e.getValue());
-            if (curBytes > 0 && curBytes + bytes > SHARD_BYTES) {
-                shards.add(cur);
-                cur = new LinkedHashMap<>();
-                curBytes = 0;
-            }
-            cur.put(e.getKey(), e.getValue());
-            curBytes += bytes;
-        }
-        shards.add(cur);
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode index = json.createObjectNode();
-        ObjectNode weightMap = index.putObject("weight_map");
-        long total = 0;
-        SplittableRandom rnd = new SplittableRandom(seed);
-        for (int i = 0; i < shards.size(); i++) {
-            String name = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
-            total += writeShard(out.resolve(name), shards.get(i), rnd.split());
-            for (String k : shards.get(i).keySet()) weightMap.put(k, name);
-            System.err.printf("wrote %s%n", name);
-        }
-        index.putObject("metadata").put("total_size", total);
-        json.writerWithDefaultPrettyPrinter().writeValue(out.resolve("model.safetensors.index.json").toFile(), index);
-        Files.writeString(out.resolve("config.json"), config(s));
-        for (String f : List.of("tokenizer.json", "tokenizer.json.xz", "tokenizer_config.json", "chat_template.jinja",
-                "processor_config.json", "generation_config.json")) {
-            Path src = templateModel.resolve(f);
-            if (Files.isRegularFile(src)) Files.copy(src, out.resolve(f), StandardCopyOption.REPLACE_EXISTING);
-        }
+        return tensors;
     }
 
     private static long writeShard(Path file, Map<String, long[]> tensors, SplittableRandom rnd) throws IOException {
@@ -165,7 +174,8 @@ public final class RandomCheckpointWriter {
         return offset;
     }
 
-    private static String config(Shape s) {
+    /** config.json of the shape. */
+    public static String config(Shape s) {
         return """
                 {
                   "architectures": ["LlavaForConditionalGeneration"],
