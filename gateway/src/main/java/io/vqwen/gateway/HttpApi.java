@@ -57,14 +57,13 @@ public class HttpApi {
 
     void routes(@Observes Router router) {
         BodyHandler body = BodyHandler.create(false).setBodyLimit(cfg.maxBodyBytes());
-        // Keys first, on a route of its own: nothing of an unauthenticated body is read beyond the headers.
+        // Keys first, on a route of its own, for every /v1 endpoint (other modules' too): an unauthenticated body is
+        // never read.
         router.route("/v1/*").handler(this::auth).failureHandler(this::failure);
         router.post(CHAT).handler(body).handler(this::chat).failureHandler(this::failure);
         router.get("/v1/models").handler(this::models).failureHandler(this::failure);
         router.post("/v1/images").handler(body).handler(this::upload).failureHandler(this::failure);
         router.get("/v1/images/:id").handler(this::imageStatus).failureHandler(this::failure);
-        router.route("/v1/*").handler(ctx -> sendError(ctx, ApiException.notFound(null, "unknown_url",
-                "Unknown request URL: " + ctx.request().method() + " " + ctx.request().path() + "."))).failureHandler(this::failure);
     }
 
     private void auth(RoutingContext ctx) {
