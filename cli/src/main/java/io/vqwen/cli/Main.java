@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** {@code ./vqwen}: the one-shot CLI and the local mesh launcher. */
 @Command(name = "vqwen", mixinStandardHelpOptions = true, version = "vqwen 0.1.0",
         description = "Serve vqwen3-4b (LLaVA: CLIP ViT + projector + Qwen3) from the JVM.",
-        subcommands = {CaptionCommand.class, PullCommand.class, BenchCpuCommand.class, MakeCheckpointCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {CaptionCommand.class, UpCommand.class, PullCommand.class, BenchCpuCommand.class, MakeCheckpointCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));

@@ -111,6 +111,15 @@ public class DecoderGrpcService implements DecoderService {
 
         @Override
         public void onDelta(TokenDelta d) {
+            try {
+                emitDelta(d);
+            } catch (RuntimeException e) {
+                // Never let the step thread see our failure: it would fail every request in the batch.
+                failStream(e);
+            }
+        }
+
+        private void emitDelta(TokenDelta d) {
             long now = System.nanoTime();
             if (lastToken == 0) metrics.ttft.record(now - start, TimeUnit.NANOSECONDS);
             else metrics.interToken.record(now - lastToken, TimeUnit.NANOSECONDS);
@@ -131,6 +140,14 @@ public class DecoderGrpcService implements DecoderService {
         @Override
         public void onFinish(Completion c) {
             finished.set(true);
+            try {
+                emitFinish(c);
+            } catch (RuntimeException e) {
+                failStream(e);
+            }
+        }
+
+        private void emitFinish(Completion c) {
             metrics.finished(c, start);
             io.vqwen.engine.generate.Timings t = c.timings();
             em.emit(GenerateChunk.newBuilder()
@@ -145,6 +162,10 @@ public class DecoderGrpcService implements DecoderService {
         @Override
         public void onError(Throwable error) {
             finished.set(true);
+            failStream(error);
+        }
+
+        private void failStream(Throwable error) {
             StatusRuntimeException s = GrpcErrors.toStatus(error);
             metrics.failure(reason(s.getStatus())).increment();
             em.fail(s);

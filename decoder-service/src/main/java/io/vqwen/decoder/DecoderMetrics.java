@@ -6,14 +6,14 @@ import io.micrometer.core.instrument.Timer;
 import io.vqwen.engine.generate.Completion;
 import io.vqwen.service.Histograms;
 import jakarta.annotation.PostConstruct;
-import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Singleton;
 import jakarta.inject.Inject;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
-/** Per-request decoder metrics, named as vLLM's (vllm:X -> vqwen_X). */
-@ApplicationScoped
+/** Per-request decoder metrics, named as vLLM's (vllm:X -> vqwen_X). A @Singleton: its fields are read directly, without a proxy. */
+@Singleton
 public class DecoderMetrics {
     @Inject
     MeterRegistry registry;

@@ -140,7 +140,9 @@ public class DecoderModel implements ServedModel {
     @Override
     public String warmUp() throws Exception {
         CompletableFuture<Completion> done = new CompletableFuture<>();
-        int[] prompt = tokenizer.encode("Hello");
+        // Folded into the vocabulary, for test checkpoints whose vocabulary is smaller than the tokenizer's.
+        int vocab = weights.config().textConfig().vocabSize();
+        int[] prompt = java.util.Arrays.stream(tokenizer.encode("Hello")).map(id -> id % vocab).toArray();
         engine.submit(GenerationRequest.greedy("warm-up", prompt, null, 2), new GenerationListener() {
             @Override
             public void onDelta(TokenDelta delta) {

@@ -1,6 +1,8 @@
 package io.vqwen.service;
 
 import io.vqwen.proto.v1.InfoResponse;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Function;
 import org.eclipse.microprofile.config.ConfigProvider;
 import java.util.function.Supplier;
@@ -23,19 +25,20 @@ public record PeerCheck(String peer, String address, Supplier<InfoResponse> info
         return host + ":" + port;
     }
 
-    /** The standard comparison: revision, then one width. */
+    /** The standard comparison: revision and one width; every difference found is named. */
     public static Function<InfoResponse, String> expecting(String revision, String peerWidthName, Function<InfoResponse, Long> peerWidth,
                                                            String ourWidthName, long ourWidth) {
         return r -> {
-            if (!r.getRevision().equals(revision)) {
-                return "model revision differs: " + r.getService() + " serves " + r.getModel() + " @ " + r.getRevision()
-                        + ", this service " + revision;
-            }
+            List<String> why = new ArrayList<>();
             long w = peerWidth.apply(r);
             if (w != ourWidth) {
-                return r.getService() + " " + peerWidthName + " is " + w + " but this service's " + ourWidthName + " is " + ourWidth;
+                why.add(r.getService() + " " + peerWidthName + " is " + w + " but this service's " + ourWidthName + " is " + ourWidth);
             }
-            return null;
+            if (!r.getRevision().equals(revision)) {
+                why.add("model revision differs: " + r.getService() + " serves " + r.getModel() + " @ " + r.getRevision()
+                        + ", this service @ " + revision);
+            }
+            return why.isEmpty() ? null : String.join("; ", why);
         };
     }
 }

@@ -1,0 +1,121 @@
+package io.vqwen.cli.mesh;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * How to start the services of a local mesh as processes: where their built apps are, which ports they take, and
+ * the command line that wires them together on loopback. Used by {@code ./vqwen up} and by the mesh test harness,
+ * so that both start the services the same way.
+ */
+public final class MeshLayout {
+    /** What every JVM that runs the engine needs (the root pom's vqwen.jvm.flags; VQWEN_JVM_FLAGS in the launcher). */
+    public static final String DEFAULT_JVM_FLAGS = "--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC";
+
+    /** HTTP and gRPC port of one service. */
+    public record Ports(int http, int grpc) {
+    }
+
+    private final Path repo;
+    private final Map<MeshService, Ports> ports;
+    private final String host;
+
+    public MeshLayout(Path repo, Map<MeshService, Ports> ports, String host) {
+        this.repo = repo;
+        this.ports = new EnumMap<>(ports);
+        this.host = host;
+    }
+
+    /** The conventional ports, shifted so that the gateway's HTTP port is {@code gatewayHttp}. */
+    public static Map<MeshService, Ports> conventionalPorts(int gatewayHttp) {
+        Map<MeshService, Ports> m = new EnumMap<>(MeshService.class);
+        for (MeshService s : MeshService.values()) {
+            int http = gatewayHttp + s.portOffset();
+            m.put(s, new Ports(http, http + 1000));
+        }
+        return m;
+    }
+
+    /**
+     * The repository root: {@code -Dvqwen.home} (set by the ./vqwen launcher), {@code -Dvqwen.repo.root} (set by the
+     * tests), else the first parent of the working directory that holds the service modules.
+     */
+    public static Path findRepo() {
+        for (String prop : new String[] {"vqwen.home", "vqwen.repo.root"}) {
+            String v = System.getProperty(prop);
+            if (v != null && !v.isBlank()) return Path.of(v).toAbsolutePath().normalize();
+        }
+        for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+            if (Files.isDirectory(dir.resolve("decoder-service")) && Files.isRegularFile(dir.resolve("pom.xml"))) return dir;
+        }
+        throw new IllegalStateException("cannot find the vqwen repository from " + Path.of("").toAbsolutePath()
+                + "; run from inside it or set -Dvqwen.home");
+    }
+
+    public Path repo() {
+        return repo;
+    }
+
+    public Ports ports(MeshService s) {
+        return ports.get(s);
+    }
+
+    public String host() {
+        return host;
+    }
+
+    /** The Quarkus fast-jar launcher of a service. */
+    public Path runJar(MeshService s) {
+        return repo.resolve(s.module()).resolve("target/quarkus-app/quarkus-run.jar");
+    }
+
+    /** Fails with the build command when a service has not been built. */
+    public void requireBuilt(MeshService s) {
+        if (!Files.isRegularFile(runJar(s))) {
+            throw new IllegalStateException(s.module() + " is not built (" + repo.relativize(runJar(s)) + " is missing); build it with: ./mvnw -pl "
+                    + s.module() + " -am package -DskipTests");
+        }
+    }
+
+    /**
+     * The command line of one service: the engine's JVM flags, its own ports on {@code host}, every peer's gRPC
+     * address (each service takes the clients it needs), the model and backend, then {@code properties} (which
+     * override everything above).
+     */
+    public List<String> command(MeshService s, String model, String backend, Map<String, String> properties) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        String flags = System.getenv("VQWEN_JVM_FLAGS");
+        cmd.addAll(Arrays.asList((flags == null || flags.isBlank() ? DEFAULT_JVM_FLAGS : flags).trim().split("\\s+")));
+        Map<String, String> p = new LinkedHashMap<>();
+        Ports own = ports.get(s);
+        p.put("quarkus.http.host", host);
+        p.put("quarkus.http.port", Integer.toString(own.http()));
+        p.put("quarkus.grpc.server.host", host);
+        p.put("quarkus.grpc.server.port", Integer.toString(own.grpc()));
+        for (Map.Entry<MeshService, Ports> e : ports.entrySet()) {
+            if (e.getKey() == MeshService.GATEWAY || e.getKey() == s) continue;
+            p.put("quarkus.grpc.clients." + e.getKey().id() + ".host", host);
+            p.put("quarkus.grpc.clients." + e.getKey().id() + ".port", Integer.toString(e.getValue().grpc()));
+        }
+        if (model != null) p.put("vqwen.model", model);
+        if (backend != null) p.put("vqwen.backend", backend);
+        p.putAll(properties);
+        p.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+        cmd.add("-Djava.util.logging.manager=org.jboss.logmanager.LogManager");
+        cmd.add("-jar");
+        cmd.add(runJar(s).toString());
+        return cmd;
+    }
+
+    /** The environment a service needs on top of ours: DJL must not download or phone home. */
+    public static Map<String, String> environment() {
+        return Map.of("DJL_OFFLINE", "true", "OPT_OUT_TRACKING", "true", "RUST_FLAVOR", "cpu");
+    }
+}
