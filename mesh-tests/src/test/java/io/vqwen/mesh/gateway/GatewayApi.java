@@ -1,4 +1,4 @@
-package io.vqwen.gateway;
+package io.vqwen.mesh.gateway;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -27,7 +27,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** A test client of the gateway: OpenAI requests over HTTP (SSE parsed strictly) and over the public gRPC chat. */
-public final class Api {
+public final class GatewayApi {
     public static final ObjectMapper JSON = new ObjectMapper();
     public static final String IMAGE_PROMPT = "Describe this image in detail.";
 
@@ -36,7 +36,7 @@ public final class Api {
     private final String key;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
-    public Api(URI base, int grpcPort, String key) {
+    public GatewayApi(URI base, int grpcPort, String key) {
         this.base = base;
         this.grpcPort = grpcPort;
         this.key = key;
@@ -54,7 +54,7 @@ public final class Api {
 
     /** The fixture's image request: one user turn [image, prompt], greedy, as golden.safetensors was made. */
     public static ObjectNode imageRequest(String imageFile, int maxTokens) {
-        return imageRequestUrl(Fixture.dataUrl(imageFile), maxTokens);
+        return imageRequestUrl(Goldens.dataUrl(imageFile), maxTokens);
     }
 
     public static ObjectNode imageRequestUrl(String url, int maxTokens) {
@@ -72,7 +72,7 @@ public final class Api {
     public static ObjectNode textRequest(int maxTokens) {
         ObjectNode r = JSON.createObjectNode();
         r.put("model", "tiny-llava");
-        r.putArray("messages").addObject().put("role", "user").put("content", Fixture.goldenJson().get("text_prompt").asText());
+        r.putArray("messages").addObject().put("role", "user").put("content", Goldens.goldenJson().get("text_prompt").asText());
         r.put("max_tokens", maxTokens);
         r.put("temperature", 0);
         return r;
@@ -85,7 +85,7 @@ public final class Api {
             r.putObject("stream_options").put("include_usage", true);
         }
         r.put("logprobs", true);
-        r.put("top_logprobs", ChatRequestParser.MAX_TOP_LOGPROBS);
+        r.put("top_logprobs", 20); // OpenAI's maximum
         r.put("return_tokens_as_token_ids", true);
         return r;
     }
