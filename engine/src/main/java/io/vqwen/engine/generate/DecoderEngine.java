@@ -79,6 +79,11 @@ public final class DecoderEngine implements AutoCloseable {
             this.imageRowOfPosition = rows;
         }
 
+        boolean wantsOnlyGreedyId() {
+            SamplingParams p = req.sampling();
+            return p.isGreedy() && p.repetitionPenalty() == 1f && !req.logprobs() && req.topLogprobs() == 0;
+        }
+
         @Override
         public String requestId() {
             return req.requestId();
@@ -261,7 +266,12 @@ public final class DecoderEngine implements AutoCloseable {
         }
         Tensor logits = model.forward(layout, cache, images, imageRowArray);
         if (images != null) backend.free(images);
-        float[] all = logitRows.isEmpty() ? null : backend.download(logits);
+        // When every sampled request is plain greedy without log-probabilities, only the argmax ids come back
+        // (4 bytes a row on a GPU instead of the vocabulary's logits).
+        boolean idsOnly = !logitRows.isEmpty();
+        for (ScheduledChunk<Request> c : chunks) if (c.sample()) idsOnly &= c.seq().payload().wantsOnlyGreedyId();
+        int[] greedyIds = idsOnly ? backend.argmax(logits) : null;
+        float[] all = idsOnly || logitRows.isEmpty() ? null : backend.download(logits);
         backend.free(logits);
 
         int vocab = model.config().vocabSize();
@@ -269,6 +279,11 @@ public final class DecoderEngine implements AutoCloseable {
         for (ScheduledChunk<Request> c : chunks) {
             scheduler.computed(c);
             if (!c.sample()) continue;
+            if (greedyIds != null) {
+                if (!c.seq().payload().done) accept(c.seq(), greedyIds[li], null);
+                li++;
+                continue;
+            }
             float[] row1 = new float[vocab];
             System.arraycopy(all, li++ * vocab, row1, 0, vocab);
             onToken(c.seq(), row1);
@@ -283,6 +298,11 @@ public final class DecoderEngine implements AutoCloseable {
         float[] raw = (r.req.logprobs() || r.req.topLogprobs() > 0) ? logits.clone() : null;
         int token = r.sampler.sample(logits, seqHistory(seq));
         if (raw != null) lp = logprob(raw, token, r.req.topLogprobs());
+        accept(seq, token, lp);
+    }
+
+    private void accept(Sequence<Request> seq, int token, TokenLogprob lp) {
+        Request r = seq.payload();
         scheduler.append(seq, token);
         if (r.firstToken == 0) r.firstToken = System.nanoTime();
 
