@@ -65,8 +65,10 @@ public final class ChatRequestParser {
         try {
             root = JSON.readTree(body);
         } catch (JacksonException e) {
-            throw ApiException.invalid(null, "We could not parse the JSON body of your request: " + e.getOriginalMessage()
-                    + location(e) + ".");
+            String why = e.getOriginalMessage();
+            int src = why.indexOf(" (start marker at [Source");
+            if (src > 0) why = why.substring(0, src); // Jackson's source description says nothing to a client
+            throw ApiException.invalid(null, "We could not parse the JSON body of your request: " + why + location(e) + ".");
         } catch (java.io.IOException e) {
             throw ApiException.invalid(null, "We could not read the JSON body of your request: " + e.getMessage());
         }

@@ -5,6 +5,9 @@ import io.grpc.ManagedChannel;
 import io.quarkus.grpc.GrpcClient;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.vqwen.proto.v1.DecoderServiceGrpc;
 import io.vqwen.proto.v1.EncodeRequest;
 import io.vqwen.proto.v1.EncodeResponse;
 import io.vqwen.proto.v1.GenerateChunk;
@@ -72,9 +75,42 @@ public class MeshClients {
                 .onFailure().transform(e -> new PeerException(Peer.PROJECTOR, e));
     }
 
-    /** The token stream; cancelling the subscription cancels the call, and the decoder frees the sequence. */
+    /**
+     * The token stream; cancelling the subscription cancels the call, and the decoder frees the sequence. Built on
+     * the grpc-java stub because the Mutiny stub's server-streaming Multi does not cancel the call when its
+     * subscriber goes away (quarkus-grpc-stubs ClientCalls.oneToMany), which would leave a disconnected client's
+     * sequence decoding to the end.
+     */
     public Multi<GenerateChunk> generate(GenerateRequest r) {
-        return decoder.withDeadlineAfter(cfg.generateDeadlineSeconds(), TimeUnit.SECONDS).generate(r)
+        return Multi.createFrom().<GenerateChunk>emitter(em -> DecoderServiceGrpc.newStub(decoderChannel)
+                        .withDeadlineAfter(cfg.generateDeadlineSeconds(), TimeUnit.SECONDS)
+                        .generate(r, new ClientResponseObserver<GenerateRequest, GenerateChunk>() {
+                            private volatile boolean closed;
+
+                            @Override
+                            public void beforeStart(ClientCallStreamObserver<GenerateRequest> call) {
+                                em.onTermination(() -> {
+                                    if (!closed) call.cancel("the client went away", null);
+                                });
+                            }
+
+                            @Override
+                            public void onNext(GenerateChunk chunk) {
+                                em.emit(chunk);
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {
+                                closed = true;
+                                em.fail(t);
+                            }
+
+                            @Override
+                            public void onCompleted() {
+                                closed = true;
+                                em.complete();
+                            }
+                        }))
                 .onFailure().transform(e -> new PeerException(Peer.DECODER, e));
     }
 
