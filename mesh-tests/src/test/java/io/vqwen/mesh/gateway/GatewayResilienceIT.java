@@ -7,9 +7,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.MetadataUtils;
 import io.vqwen.cli.mesh.MeshService;
 import io.vqwen.mesh.MeshHarness;
 import io.vqwen.mesh.gateway.GatewayApi.Answer;
+import io.vqwen.proto.v1.ChatChunk;
+import io.vqwen.proto.v1.ChatRequest;
+import io.vqwen.proto.v1.ChatServiceGrpc;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -30,6 +39,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -129,7 +139,7 @@ class GatewayResilienceIT {
     }
 
     @Test
-    void aClientThatDisconnectsMidStreamFreesItsSequence() throws Exception {
+    void aClientThatDisconnectsMidStreamFreesItsSequenceOverSseAndGrpc() throws Exception {
         double disconnected = api.metric("vqwen_requests_total", "status=\"499\"");
         double cancelled = decoder("vqwen_request_success_total{finished_reason=\"cancelled\"}");
         URI base = api.base();
@@ -159,6 +169,44 @@ class GatewayResilienceIT {
         assertEquals(cancelled + 1, decoder("vqwen_request_success_total{finished_reason=\"cancelled\"}"));
         await(() -> api.metric("vqwen_requests_total", "status=\"499\"") == disconnected + 1, Duration.ofSeconds(5), "the gateway counting a 499");
         System.out.printf("client disconnect: decoder running 1 -> 0 and KV blocks freed within %d ms%n", ms);
+
+        // The same over the public gRPC chat: a cancelled ChatService call cancels the decoder's Generate.
+        ManagedChannel ch = ManagedChannelBuilder.forAddress("127.0.0.1", mesh.grpcPort(MeshService.GATEWAY)).usePlaintext().build();
+        try {
+            Metadata md = new Metadata();
+            md.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + KEY);
+            CountDownLatch chunks = new CountDownLatch(4);
+            AtomicReference<ClientCallStreamObserver<ChatRequest>> call = new AtomicReference<>();
+            ChatServiceGrpc.newStub(ch).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(md))
+                    .chat(ChatRequest.newBuilder().setBodyJson(longText(4000).toString()).build(), new ClientResponseObserver<ChatRequest, ChatChunk>() {
+                        @Override
+                        public void beforeStart(ClientCallStreamObserver<ChatRequest> c) {
+                            call.set(c);
+                        }
+
+                        @Override
+                        public void onNext(ChatChunk value) {
+                            chunks.countDown();
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                        }
+                    });
+            assertTrue(chunks.await(60, TimeUnit.SECONDS), "no chunks from the gRPC chat");
+            assertEquals(1.0, decoder("vqwen_num_requests_running"));
+            call.get().cancel("client went away", null);
+            long grpcMs = await(() -> decoder("vqwen_num_requests_running") == 0.0, Duration.ofSeconds(10), "the decoder freeing the gRPC chat's sequence");
+            assertEquals(0.0, decoder("vqwen_kv_cache_blocks_used"));
+            assertEquals(cancelled + 2, decoder("vqwen_request_success_total{finished_reason=\"cancelled\"}"));
+            System.out.printf("gRPC ChatService cancel: decoder sequence freed within %d ms%n", grpcMs);
+        } finally {
+            ch.shutdownNow();
+        }
     }
 
     private static int count(CharSequence s, String what) {
