@@ -272,6 +272,7 @@ async function imageId() {
 // ---------------------------------------------------------------- chat
 
 let running = null; // the AbortController of the answer being streamed
+let sends = 0; // numbers the answers, so a reader of the page (or a test) can tell a new answer from the last one
 
 function readSettings() {
   const prompt = $("prompt").value.trim();
@@ -372,6 +373,7 @@ class Answer {
     this.out = $("answer");
     this.out.textContent = "";
     this.out.dataset.state = "waiting";
+    this.out.dataset.answer = String(++sends);
     $("timings").textContent = "";
     for (const id of ["stat-ttft", "stat-tps", "stat-tokens", "stat-cache"]) $(id).textContent = "–";
   }

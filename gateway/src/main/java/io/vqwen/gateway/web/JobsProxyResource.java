@@ -18,7 +18,6 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import java.net.URI;
 import java.util.Optional;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
  * The caption worker's job API ({@code POST /v1/jobs}, {@code GET /v1/jobs/{id}}) on the gateway's own origin, so
@@ -37,19 +36,20 @@ public class JobsProxyResource {
     private final Optional<URI> jobsUrl;
     private final HttpClient client;
 
-    public JobsProxyResource(Vertx vertx, ApiKeys keys, GatewayConfig cfg,
-                             @ConfigProperty(name = "vqwen.gateway.jobs-url") Optional<URI> jobsUrl) {
+    public JobsProxyResource(Vertx vertx, ApiKeys keys, GatewayConfig cfg, JobsProxyConfig proxy) {
         this.keys = keys;
         this.cfg = cfg;
-        this.jobsUrl = jobsUrl;
+        this.jobsUrl = proxy.jobsUrl();
         this.client = vertx.createHttpClient(new HttpClientOptions().setConnectTimeout(cfg.grpcDeadlineSeconds() * 1000)
                 .setKeepAlive(true));
     }
 
     void routes(@Observes Router router) {
         BodyHandler body = BodyHandler.create(false).setBodyLimit(cfg.maxBodyBytes());
-        router.post(JOBS).order(ROUTE_ORDER).handler(this::auth).handler(body).handler(this::forward).failureHandler(this::failure);
-        router.get(JOBS + "/:id").order(ROUTE_ORDER + 1).handler(this::auth).handler(this::forward).failureHandler(this::failure);
+        // Keys on a route of their own, before the body is read (Vert.x wants a body handler first on its route).
+        router.route(JOBS + "*").order(ROUTE_ORDER).handler(this::auth).failureHandler(this::failure);
+        router.post(JOBS).order(ROUTE_ORDER + 1).handler(body).handler(this::forward).failureHandler(this::failure);
+        router.get(JOBS + "/:id").order(ROUTE_ORDER + 2).handler(this::forward).failureHandler(this::failure);
     }
 
     private void auth(RoutingContext ctx) {
