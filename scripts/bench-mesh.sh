@@ -33,13 +33,15 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap 'cleanup; rm -rf "$LOGS"/*-service "$LOGS"/gateway' EXIT INT TERM
 
+# Run copies of the built apps, so that a rebuild in the working tree cannot pull jars from under a running service.
+for m in "${jars[@]}"; do cp -r "$m/target/quarkus-app" "$LOGS/$m"; done
 start() { # name module extra-args...
   local name="$1" module="$2"; shift 2
   "$JAVA_HOME/bin/java" $VQWEN_JVM_FLAGS -Xmx2g -Dvqwen.model="$MODEL" \
     -Dquarkus.http.port="${HTTP[$name]}" -Dquarkus.grpc.server.port="${GRPC[$name]}" "$@" \
-    -jar "$module/target/quarkus-app/quarkus-run.jar" >"$LOGS/$name.log" 2>&1 &
+    -jar "$LOGS/$module/quarkus-run.jar" >"$LOGS/$name.log" 2>&1 &
   PIDS+=($!)
 }
 start vision vision-service
@@ -49,8 +51,11 @@ start gateway gateway -Dquarkus.grpc.clients.vision.port="${GRPC[vision]}" \
   -Dquarkus.grpc.clients.projector.port="${GRPC[projector]}" -Dquarkus.grpc.clients.decoder.port="${GRPC[decoder]}"
 
 echo "== waiting for the gateway's readiness (logs in $LOGS)" >&2
-for _ in $(seq 1 180); do
+for _ in $(seq 1 300); do
   if curl -sf "http://127.0.0.1:${HTTP[gateway]}/q/health/ready" >/dev/null; then ready=1; break; fi
+  for p in "${PIDS[@]}"; do
+    if ! kill -0 "$p" 2>/dev/null; then echo "a service exited; logs:" >&2; tail -n 20 "$LOGS"/*.log >&2; exit 1; fi
+  done
   sleep 1
 done
 if [[ -z "${ready:-}" ]]; then
