@@ -168,7 +168,8 @@ class WebPageIT {
     @Test
     @Order(5)
     void reuploadsAnImageTheGatewayForgotAndRetries() throws Exception {
-        chooseFile(MODEL.resolve("image2.png"));
+        // This time by drag and drop onto the drop zone.
+        dropFile(MODEL.resolve("image2.png"), "image/png");
         waitFor("image2 to be encoded", () -> "ready".equals(attr("image-status", "data-state")));
         double encoded = mesh.metric(MeshService.VISION, ENCODED);
         // Another client uploads an image: the one-entry cache drops image2.
@@ -247,6 +248,19 @@ class WebPageIT {
     private static void chooseFile(Path file) {
         // The visually hidden <input type=file> behind the drop zone; chromedriver hands it the path as a user pick would.
         browser.driver.findElement(By.id("image")).sendKeys(file.toAbsolutePath().toString());
+    }
+
+    /** Drops a file on the drop zone: the events a browser fires when a file is dragged from the desktop. */
+    private static void dropFile(Path file, String type) throws IOException {
+        String base64 = java.util.Base64.getEncoder().encodeToString(Files.readAllBytes(file));
+        browser.driver.executeScript("""
+                const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+                const dt = new DataTransfer();
+                dt.items.add(new File([bytes], arguments[1], {type: arguments[2]}));
+                const zone = document.getElementById('drop');
+                for (const type of ['dragenter', 'dragover', 'drop']) {
+                  zone.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
+                }""", base64, file.getFileName().toString(), type);
     }
 
     private static void fill(String prompt, int maxTokens, String temperature) {
