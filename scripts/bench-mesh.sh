@@ -66,5 +66,5 @@ fi
 
 CP="gateway/target/test-classes:gateway/target/classes:$(cat gateway/target/bench.classpath)"
 "$JAVA_HOME/bin/java" $VQWEN_JVM_FLAGS -Xmx2g -cp "$CP" io.vqwen.gateway.bench.MeshBench \
-  "http://127.0.0.1:${HTTP[gateway]}" "$MODEL" "$OUT" "$TOKENS" "$ROUNDS"
+  "http://127.0.0.1:${HTTP[gateway]}" "$MODEL" "$OUT" "$TOKENS" "$ROUNDS" "${PIDS[2]}" "${PIDS[3]}"
 echo "== wrote $OUT" >&2
