@@ -81,7 +81,7 @@ public class GatewayChat implements Chat {
             }
             return new Outcome(text.toString(), finish, usage, timings, model, id);
         } catch (StatusRuntimeException e) {
-            throw failure(e);
+            throw failure(e, address);
         } catch (IOException e) {
             throw new Failure(Status.Code.INTERNAL, new JobError("The gateway sent a chunk that is not JSON: " + e.getMessage(),
                     "server_error", "bad_chunk", null, Status.Code.INTERNAL.name()), e);
@@ -92,7 +92,7 @@ public class GatewayChat implements Chat {
     }
 
     /** The gateway's status and its OpenAI error trailer, or a message of our own when it never answered. */
-    static Failure failure(StatusRuntimeException e) {
+    static Failure failure(StatusRuntimeException e, String address) {
         Status s = e.getStatus();
         String json = e.getTrailers() == null ? null : e.getTrailers().get(OPENAI_ERROR);
         if (json != null) {
@@ -109,7 +109,8 @@ public class GatewayChat implements Chat {
         }
         String why = s.getDescription() != null ? s.getDescription()
                 : s.getCause() != null ? s.getCause().toString() : "no description";
-        return new Failure(s.getCode(), new JobError("gateway chat call failed: " + s.getCode() + ": " + why,
+        // No OpenAI error: the gateway never answered (down, unreachable) or the call was cut.
+        return new Failure(s.getCode(), new JobError("the gateway's chat at " + address + " failed: " + s.getCode() + ": " + why,
                 Fault.of(s.getCode()) == Fault.POISON ? "invalid_request_error" : "server_error", null, null, s.getCode().name()), e);
     }
 

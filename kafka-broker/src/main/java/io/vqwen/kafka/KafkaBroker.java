@@ -44,7 +44,8 @@ public final class KafkaBroker implements AutoCloseable {
     private final int controllerPort;
     private final Path serverProperties;
     private final List<String> jvmOptions;
-    private Process process;
+    private volatile Process process;
+    private boolean hooked;
 
     private KafkaBroker(Path dataDir, boolean deleteOnClose, int port, int controllerPort, Map<String, String> overrides,
                         List<String> jvmOptions) throws IOException {
@@ -104,6 +105,18 @@ public final class KafkaBroker implements AutoCloseable {
         }
         b.launch();
         return b;
+    }
+
+    /**
+     * Runs a broker in the foreground until this JVM is stopped: {@code java -cp <this jar> io.vqwen.kafka.KafkaBroker
+     * [DATA_DIR]} (a temp dir when none is given). Prints its bootstrap address.
+     */
+    public static void main(String[] args) throws Exception {
+        KafkaBroker b = args.length > 0 ? startLocal(Path.of(args[0])) : start();
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(b::close));
+        System.out.println(b.bootstrapServers());
+        System.out.flush();
+        Thread.currentThread().join();
     }
 
     /** {@code 127.0.0.1:<port>}, for {@code bootstrap.servers}. */
@@ -206,8 +219,14 @@ public final class KafkaBroker implements AutoCloseable {
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(dataDir.resolve("broker.out").toFile()))
                 .start();
         Process started = process;
-        // A test JVM that exits without close() must not leave a broker behind.
-        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(started::destroy));
+        if (!hooked) {
+            // A JVM that exits without close() must not leave a broker behind (BrokerMain also watches for a SIGKILL).
+            Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
+                Process p = process;
+                if (p != null) p.destroy();
+            }));
+            hooked = true;
+        }
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         String lastProblem = "no answer yet";
         while (System.nanoTime() < deadline) {
