@@ -2,13 +2,12 @@ package io.vqwen.cli;
 
 import io.vqwen.engine.config.GenerationConfig;
 import io.vqwen.engine.cpu.CpuBackend;
+import io.vqwen.engine.generate.Collector;
 import io.vqwen.engine.generate.Completion;
 import io.vqwen.engine.generate.DecoderEngine;
 import io.vqwen.engine.generate.DecoderOptions;
-import io.vqwen.engine.generate.GenerationListener;
 import io.vqwen.engine.generate.GenerationRequest;
 import io.vqwen.engine.generate.SamplingParams;
-import io.vqwen.engine.generate.TokenDelta;
 import io.vqwen.engine.model.Checkpoint;
 import io.vqwen.engine.model.ModelSources;
 import io.vqwen.engine.text.Tokenizer;
@@ -16,7 +15,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
 import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -79,23 +77,9 @@ public final class BenchCpuCommand implements Callable<Integer> {
     }
 
     private static Completion run(DecoderEngine engine, int[] prompt, int n) throws Exception {
-        CompletableFuture<Completion> done = new CompletableFuture<>();
-        engine.submit(new GenerationRequest("bench", prompt, null, SamplingParams.greedy(), n, List.of(), false, 0, true), new GenerationListener() {
-            @Override
-            public void onDelta(TokenDelta d) {
-            }
-
-            @Override
-            public void onFinish(Completion c) {
-                done.complete(c);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                done.completeExceptionally(t);
-            }
-        });
-        return done.get();
+        Collector collector = new Collector();
+        engine.submit(new GenerationRequest("bench", prompt, null, SamplingParams.greedy(), n, List.of(), false, 0, true), collector);
+        return collector.result().get().completion();
     }
 
     /** Sums 1 GiB of floats on every core: the rate decode can at best stream weights at. */

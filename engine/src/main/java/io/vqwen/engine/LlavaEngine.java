@@ -2,13 +2,12 @@ package io.vqwen.engine;
 
 import io.vqwen.engine.backend.Backend;
 import io.vqwen.engine.config.GenerationConfig;
+import io.vqwen.engine.generate.Collector;
 import io.vqwen.engine.generate.Completion;
 import io.vqwen.engine.generate.DecoderEngine;
 import io.vqwen.engine.generate.DecoderOptions;
-import io.vqwen.engine.generate.GenerationListener;
 import io.vqwen.engine.generate.GenerationRequest;
 import io.vqwen.engine.generate.SamplingParams;
-import io.vqwen.engine.generate.TokenDelta;
 import io.vqwen.engine.generate.TokenLogprob;
 import io.vqwen.engine.image.ImageProcessorConfig;
 import io.vqwen.engine.model.WeightSource;
@@ -18,10 +17,8 @@ import io.vqwen.engine.text.PromptBuilder;
 import io.vqwen.engine.text.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.function.Consumer;
 
@@ -108,40 +105,19 @@ public final class LlavaEngine implements AutoCloseable {
         double encodeMs = images.isEmpty() ? 0 : (System.nanoTime() - t0) / 1e6;
         GenerationRequest req = new GenerationRequest(java.util.UUID.randomUUID().toString(), prompt.ids(), embeddings, params.sampling(),
                 params.maxNewTokens(), params.stop(), params.logprobs(), params.topLogprobs(), params.ignoreEos());
-        StringBuilder text = new StringBuilder();
-        List<Integer> ids = new ArrayList<>();
-        List<TokenLogprob> logprobs = new ArrayList<>();
-        CompletableFuture<Completion> done = new CompletableFuture<>();
-        decoder.submit(req, new GenerationListener() {
-            @Override
-            public void onDelta(TokenDelta d) {
-                for (int id : d.tokenIds()) ids.add(id);
-                logprobs.addAll(d.logprobs());
-                text.append(d.text());
-                if (onText != null && !d.text().isEmpty()) onText.accept(d.text());
-            }
-
-            @Override
-            public void onFinish(Completion c) {
-                done.complete(c);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                done.completeExceptionally(t);
-            }
-        });
-        Completion c;
+        Collector collector = new Collector(onText);
+        decoder.submit(req, collector);
+        Collector.Generation g;
         try {
-            c = done.get();
+            g = collector.result().get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         } catch (ExecutionException e) {
             throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
         }
-        return new Result(text.toString(), ids.stream().mapToInt(Integer::intValue).toArray(), c.promptTokens(),
-                c.finishReason(), logprobs, encodeMs, c);
+        Completion c = g.completion();
+        return new Result(g.text(), g.tokenIds(), c.promptTokens(), c.finishReason(), g.logprobs(), encodeMs, c);
     }
 
     /** Stops the decoder; the weights and the backend belong to the caller. */
