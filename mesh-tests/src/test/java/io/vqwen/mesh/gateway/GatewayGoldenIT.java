@@ -139,6 +139,21 @@ class GatewayGoldenIT {
     }
 
     @Test
+    void stopStringsAndSeedsReachTheDecoder() {
+        String full = expectedText(Goldens.golden("text"));
+        String stop = full.substring(full.length() / 2, full.length() / 2 + 4);
+        Answer cut = api.stream(request("text").put("stream", true).put("stop", stop));
+        assertEquals(200, cut.status(), () -> "error: " + cut.error());
+        assertEquals(full.substring(0, full.indexOf(stop)), cut.text(), "the text ends before the stop string");
+        assertEquals("stop", cut.finishReason());
+
+        ObjectNode sampled = request("text").put("temperature", 0.9).put("top_p", 0.95).put("max_tokens", 12);
+        String a = api.complete(sampled.deepCopy().put("seed", 7)).text();
+        assertEquals(a, api.complete(sampled.deepCopy().put("seed", 7)).text(), "the same seed samples the same tokens");
+        assertFalse(a.equals(api.complete(sampled.deepCopy().put("seed", 8)).text()), "another seed samples others");
+    }
+
+    @Test
     void sixteenConcurrentMixedRequestsEachEqualTheirAnswerAlone() throws Exception {
         Map<String, Answer> alone = new LinkedHashMap<>();
         for (String which : List.of("image", "image2", "text")) alone.put(which, api.stream(GatewayApi.streamed(request(which), true)));
