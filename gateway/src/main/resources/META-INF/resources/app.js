@@ -455,8 +455,8 @@ class Answer {
   }
 
   stopped() {
+    // The marker is drawn by CSS, so copying the answer copies only the model's text.
     this.out.dataset.state = "stopped";
-    this.out.append(document.createTextNode(" [stopped]"));
     $("stat-tokens").textContent = String(this.chunks || 0);
   }
 
@@ -517,6 +517,7 @@ function addJobItem(id, prompt, fileName) {
   what.textContent = (fileName ? `${fileName}: ` : "") + prompt;
   const result = document.createElement("div");
   result.className = "job-result";
+  result.dir = "auto"; // captions may be in a right-to-left script
   li.append(head, what, result);
   $("jobs").prepend(li);
   setJobStatus(li, "queued");

@@ -73,7 +73,7 @@ final class CaptionWorker implements AutoCloseable {
     private void awaitReady(Duration timeout) {
         long end = System.nanoTime() + timeout.toNanos();
         String last = "no answer";
-        try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build()) {
+        try (HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(2)).build()) {
             while (System.nanoTime() < end) {
                 if (!process.isAlive()) throw new AssertionError("caption-worker exited (code " + process.exitValue() + "); log:\n" + tail());
                 try {

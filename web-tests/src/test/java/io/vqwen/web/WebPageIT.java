@@ -137,9 +137,11 @@ class WebPageIT {
         assertEquals(1.0, mesh.metric(MeshService.DECODER, RUNNING), "the decoder is running the sequence");
         click("stop");
         waitFor("the page to show the stop", () -> "stopped".equals(attr("answer", "data-state")));
+        String atStop = answerText();
         waitFor(() -> "the decoder to free the sequence; its gauges: " + decoderGauges(), Duration.ofSeconds(15),
                 () -> mesh.metric(MeshService.DECODER, RUNNING) == 0.0);
         assertEquals(cancelledBefore + 1, mesh.metric(MeshService.DECODER, CANCELLED), "the decoder ended it as cancelled");
+        assertEquals(atStop, answerText(), "no text arrives after Stop");
         int tokens = Integer.parseInt(text("stat-tokens"));
         assertTrue(tokens > 0 && tokens < maxTokens, "stopped after " + tokens + " of " + maxTokens + " tokens");
         assertTrue(browser.driver.findElement(By.id("send")).isEnabled(), "Send is enabled again");
@@ -186,7 +188,7 @@ class WebPageIT {
 
     @Test
     @Order(6)
-    void aJobSubmittedInTheJobsPanelCompletesThroughKafka() {
+    void aJobSubmittedInTheJobsPanelCompletesThroughKafka() throws IOException {
         // The page still holds image2 from the previous test; the job carries it inline, through Kafka to the worker.
         fill(golden.get("prompt").asText(), 24, "0");
         click("job-submit");
@@ -198,6 +200,8 @@ class WebPageIT {
         assertEquals("completed", job.getDomAttribute("data-status"), job.getText());
         String result = (String) browser.driver.executeScript("return arguments[0].querySelector('.job-result').textContent", job);
         assertEquals(golden.get("image2_generated_text").asText(), result);
+        browser.driver.executeScript("document.getElementById('jobs-panel').scrollIntoView()");
+        screenshot("jobs.png");
     }
 
     // ------------------------------------------------------------------ helpers
@@ -215,7 +219,7 @@ class WebPageIT {
         HttpRequest.Builder b = HttpRequest.newBuilder(gateway().resolve(path)).header("Authorization", "Bearer " + API_KEY)
                 .timeout(Duration.ofSeconds(30));
         if (file != null) b.header("Content-Type", contentType).POST(HttpRequest.BodyPublishers.ofFile(file));
-        try (HttpClient c = HttpClient.newHttpClient()) {
+        try (HttpClient c = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build()) {
             return c.send(b.build(), HttpResponse.BodyHandlers.ofString());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
