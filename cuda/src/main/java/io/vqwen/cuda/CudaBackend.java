@@ -775,6 +775,7 @@ public final class CudaBackend implements Backend {
             free(body.apply(step));
             dev.synchronize();
             capturing = true;
+            dev.capturing = true;
             CudaDevice.check(cuStreamBeginCapture(dev.stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_RELAXED), "cuStreamBeginCapture");
             Tensor out = null;
             CUgraph graph = new CUgraph();
@@ -783,6 +784,7 @@ public final class CudaBackend implements Backend {
             } finally {
                 int r = cuStreamEndCapture(dev.stream, graph);
                 capturing = false;
+                dev.capturing = false;
                 if (out != null) CudaDevice.check(r, "cuStreamEndCapture");
             }
             CUgraphExec exec = new CUgraphExec();

@@ -76,6 +76,10 @@ final class CudaDevice implements AutoCloseable {
     // copies the values at launch, so both are reused for every launch).
     private final ByteBuffer argValues = ByteBuffer.allocateDirect(64 * 8).order(ByteOrder.nativeOrder());
     private final Pointer kernelParams;
+    // -Dvqwen.cuda.syncEachLaunch=true: synchronise after every launch outside graph capture, so that a kernel
+    // fault is reported by the launch that caused it (a debugging aid; it costs the overlap of host and device).
+    private static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("vqwen.cuda.syncEachLaunch");
+    boolean capturing;
     // Whose context is current on each thread: several devices may be driven from one thread.
     private static final ThreadLocal<CudaDevice> CURRENT = new ThreadLocal<>();
 
@@ -155,6 +159,7 @@ final class CudaDevice implements AutoCloseable {
         CUfunction f = function(kernel);
         for (int i = 0; i < args.length; i++) argValues.putLong(i * 8, args[i]);
         check(cuLaunchKernel(f, gx, gy, gz, bx, by, bz, 0, stream, kernelParams, null), "cuLaunchKernel(" + kernel + ")");
+        if (SYNC_EACH_LAUNCH && !capturing) check(cuStreamSynchronize(stream), "kernel " + kernel + " (grid " + gx + "x" + gy + "x" + gz + ")");
     }
 
     static long f(float v) {

@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -38,6 +39,11 @@ class CudaGoldenTest {
     @BeforeAll
     void open() {
         gpu = Gpu.open(true);
+    }
+
+    @BeforeEach
+    void requireGpu() {
+        Gpu.require(gpu);
     }
 
     @AfterAll

@@ -3,6 +3,9 @@ package io.vqwen.cuda;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
 import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.platform.engine.DiscoverySelector;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
@@ -13,13 +16,17 @@ import org.junit.platform.launcher.core.LauncherFactory;
 import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 
 /**
- * Runs the CUDA module's tests where there is no Maven (the GPU machine): each test's outcome on one line, skip
+ * Runs the CUDA module's tests (the classes named as arguments, or all) where there is no Maven (the GPU machine):
+ * each test's outcome on one line, skip
  * reasons included, then JUnit's summary. Exit status 1 when a test failed, 2 when every GPU test was skipped.
  */
 public final class GpuTestMain {
     public static void main(String[] args) {
-        LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
-                .selectors(selectClass(KernelImageTest.class), selectClass(CudaOpsTest.class), selectClass(CudaGoldenTest.class)).build();
+        List<DiscoverySelector> classes = new ArrayList<>();
+        for (String c : args.length > 0 ? args : new String[] {"KernelImageTest", "CudaOpsTest", "CudaGoldenTest"}) {
+            classes.add(selectClass("io.vqwen.cuda." + c));
+        }
+        LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request().selectors(classes).build();
         SummaryGeneratingListener summary = new SummaryGeneratingListener();
         int[] skippedGpu = {0};
         TestExecutionListener lines = new TestExecutionListener() {

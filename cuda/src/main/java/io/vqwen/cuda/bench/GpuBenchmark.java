@@ -86,12 +86,13 @@ public final class GpuBenchmark {
             GpuBenchmark b = new GpuBenchmark(gpu, w, Integer.parseInt(a.get("--new-tokens")));
             double copyGBs = b.copyBandwidth();
             double tflops = b.gemmRate();
-            b.vision(1, 20);
-            b.vision(32, 5);
-            b.ttft();
-            for (String s : a.get("--batches").split(",")) b.decode(Integer.parseInt(s.trim()));
+            b.attempt("decode products", b::products);
+            b.attempt("vision batch 1", () -> b.vision(1, 20));
+            b.attempt("vision batch 32", () -> b.vision(32, 5));
+            b.attempt("TTFT", b::ttft);
+            for (String s : a.get("--batches").split(",")) b.attempt("decode batch " + s, () -> b.decode(Integer.parseInt(s.trim())));
             int streams = Integer.parseInt(a.get("--streams"));
-            if (streams > 0) b.streams(streams, Path.of(a.get("--tokenizer")));
+            if (streams > 0) b.attempt("streams", () -> b.streams(streams, Path.of(a.get("--tokenizer"))));
             Map<String, JsonNode> hf = a.containsKey("--baseline") ? baseline(Path.of(a.get("--baseline"))) : Map.of();
             String table = b.table(hf, copyGBs, tflops);
             System.out.println();
@@ -102,6 +103,20 @@ public final class GpuBenchmark {
                 out.put("table", table);
                 new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(Path.of(a.get("--json")).toFile(), out);
             }
+        }
+    }
+
+    private interface Measurement {
+        void run() throws Exception;
+    }
+
+    /** One failed measurement is reported and the others still run. */
+    private void attempt(String what, Measurement m) {
+        try {
+            m.run();
+        } catch (Throwable t) {
+            System.out.println("FAILED " + what + ": " + t);
+            t.printStackTrace(System.out);
         }
     }
 
@@ -150,6 +165,38 @@ public final class GpuBenchmark {
         Tensor t = gpu.allocate(weight.rows(), weight.cols());
         gpu.copyRows(t, 0, weight, 0, weight.rows());
         return t;
+    }
+
+    /** The decode step's products alone at batch 1 (GEMV kernels), as bandwidth: where a step's time goes. */
+    private void products() {
+        Qwen3Config t = cfg.textConfig();
+        int d = t.hiddenSize(), q = t.qWidth(), kv = t.kvWidth(), m = t.intermediateSize();
+        Tensor x = gpu.allocate(1, Math.max(m, q));
+        Tensor[] w = {gpu.randomWeight(q, d, 3, 0f, 0.02f), gpu.randomWeight(kv, d, 4, 0f, 0.02f), gpu.randomWeight(kv, d, 5, 0f, 0.02f),
+                gpu.randomWeight(d, q, 6, 0f, 0.02f), gpu.randomWeight(m, d, 7, 0f, 0.02f), gpu.randomWeight(m, d, 8, 0f, 0.02f),
+                gpu.randomWeight(d, m, 9, 0f, 0.02f)};
+        Tensor xd = gpu.rowSlice(gpu.allocate(1, d), 0, 1), xq = gpu.allocate(1, q), xm = gpu.allocate(1, m);
+        Tensor oq = gpu.allocate(1, q), ok = gpu.allocate(1, kv), ov = gpu.allocate(1, kv), od = gpu.allocate(1, d), om = gpu.allocate(1, m), up = gpu.allocate(1, m);
+        time("q/k/v (one launch)", 2L * d * (q + 2L * kv), () -> gpu.linears(xd, new Tensor[] {w[0], w[1], w[2]}, new Tensor[] {oq, ok, ov}));
+        time("o_proj", 2L * q * d, () -> gpu.linear(od, xq, w[3], null));
+        time("gate/up + SwiGLU (one launch)", 4L * m * d, () -> gpu.gateUpSilu(om, up, xd, w[4], w[5]));
+        time("down_proj", 2L * m * d, () -> gpu.linear(od, xm, w[6], null));
+        Tensor logits = gpu.allocateLogits(1, t.vocabSize());
+        Tensor lm = gpu.randomWeight(t.vocabSize(), d, 10, 0f, 0.02f);
+        time("lm_head (float32 logits)", 2L * t.vocabSize() * d, () -> gpu.linear(logits, xd, lm, null));
+        gpu.free(x);
+    }
+
+    private void time(String what, long bytes, Runnable op) {
+        for (int i = 0; i < 3; i++) op.run();
+        gpu.synchronize();
+        int reps = 200;
+        long t = System.nanoTime();
+        for (int i = 0; i < reps; i++) op.run();
+        gpu.synchronize();
+        double us = (System.nanoTime() - t) / 1e3 / reps;
+        System.out.printf(Locale.ROOT, "  %-32s %8.1f us  %6.0f GB/s (%.1f MB of weights)%n", what, us, bytes / us / 1e3, bytes / 1e6);
+        results.put("gemv_" + what.replaceAll("[^a-z]+", "_") + "_GBs", bytes / us / 1e3);
     }
 
     // ---- measurements ------------------------------------------------------------------------------------
