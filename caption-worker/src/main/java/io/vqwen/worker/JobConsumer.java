@@ -42,9 +42,9 @@ import org.jboss.logging.Logger;
  * virtual thread and reports back through a queue.
  *
  * <ul>
- *   <li><b>Backpressure</b>: at most {@code maxInFlight} jobs run; while they all do, every assigned partition is
- *       paused (the consumer keeps polling, so it stays in the group, but fetches nothing). Fetched records
- *       waiting for a slot are bounded by {@code max.poll.records}.</li>
+ *   <li><b>Backpressure</b>: at most {@code maxInFlight} jobs run; while they all do and fetched records wait for a
+ *       slot (at most {@code max.poll.records} of them), every assigned partition is paused: the consumer keeps
+ *       polling, so it stays in the group, but fetches nothing.</li>
  *   <li><b>At-least-once</b>: a partition's committed offset is its lowest unfinished record
  *       ({@link PartitionOffsets}); a crash re-delivers everything not finished.</li>
  *   <li><b>Dedupe</b>: a record whose job id has a result in the {@link ResultIndex}, or is running here, is not
@@ -58,7 +58,8 @@ import org.jboss.logging.Logger;
  */
 public final class JobConsumer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(JobConsumer.class);
-    private static final Duration POLL = Duration.ofMillis(50);
+    private static final Duration POLL_IDLE = Duration.ofMillis(100);
+    private static final Duration POLL_BUSY = Duration.ofMillis(10);
     private static final Duration COMMIT_EVERY = Duration.ofMillis(100);
     private static final Duration KAFKA_CALL = Duration.ofSeconds(10);
 
@@ -84,6 +85,8 @@ public final class JobConsumer implements AutoCloseable {
         final ConsumerRecord<String, byte[]> record;
         final List<Ack> acks = new ArrayList<>(1);
         final Cancel cancel = new Cancel();
+        /** Wall-clock start of the job, for queued_ms (the record's timestamp is wall-clock too). */
+        volatile long startedAtMillis;
 
         Running(String id, JobRequest job, JobRequest.InvalidRecord invalid, ConsumerRecord<String, byte[]> record) {
             this.id = id;
@@ -224,7 +227,8 @@ public final class JobConsumer implements AutoCloseable {
         commit(false);
         flowControl();
         updateLag();
-        for (ConsumerRecord<String, byte[]> r : consumer.poll(POLL)) {
+        // Short polls while jobs run: a finished job's slot is refilled within milliseconds.
+        for (ConsumerRecord<String, byte[]> r : consumer.poll(running.isEmpty() ? POLL_IDLE : POLL_BUSY)) {
             PartitionOffsets po = offsets.get(new TopicPartition(r.topic(), r.partition()));
             if (po == null) continue; // revoked in this very poll; the next owner reads it
             po.fetched(r.offset());
@@ -333,7 +337,9 @@ public final class JobConsumer implements AutoCloseable {
     }
 
     private void flowControl() {
-        boolean full = running.size() + backlog.size() >= s.maxInFlight();
+        // Paused once every slot is taken and at least one fetched record waits: the waiting ones (at most
+        // max.poll.records) refill a freed slot at once, and nothing more is fetched until they are gone.
+        boolean full = running.size() + backlog.size() > s.maxInFlight();
         if (full && !paused) {
             consumer.pause(consumer.assignment());
             paused = true;
@@ -443,6 +449,7 @@ public final class JobConsumer implements AutoCloseable {
 
     private End execute(Running run) {
         long start = System.nanoTime();
+        run.startedAtMillis = System.currentTimeMillis();
         if (run.invalid != null) return fail(run, run.invalid.error(), 0, start);
         Duration backoff = s.initialBackoff();
         int attempts = 0, limited = 0;
@@ -564,7 +571,7 @@ public final class JobConsumer implements AutoCloseable {
         job.put("attempts", attempts);
         job.put("worker", s.worker());
         // From the request record's timestamp to the start of the job: time spent queued on Kafka.
-        job.put("queued_ms", Math.max(0, System.currentTimeMillis() - run.record.timestamp()));
+        job.put("queued_ms", Math.max(0, run.startedAtMillis - run.record.timestamp()));
         job.put("run_ms", Math.round((System.nanoTime() - start) / 1e3) / 1e3);
         ObjectNode src = job.putObject("source");
         src.put("topic", run.record.topic());
