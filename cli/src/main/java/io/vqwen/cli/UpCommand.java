@@ -3,9 +3,9 @@ package io.vqwen.cli;
 import io.vqwen.cli.mesh.MeshLayout;
 import io.vqwen.cli.mesh.MeshLayout.Ports;
 import io.vqwen.cli.mesh.MeshService;
-import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStreamReader;
+import java.io.InputStream;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -66,6 +66,10 @@ public final class UpCommand implements Callable<Integer> {
     @Option(names = "--log-dir", paramLabel = "DIR", description = "Write each service's log to DIR/NAME.log instead of this terminal.")
     Path logDir;
 
+    /** Where the logs go: --log-dir, or a temporary directory whose files are echoed here with a prefix. */
+    private Path logs;
+    private boolean echo;
+
     @Option(names = "--drain-seconds", defaultValue = "30", description = "How long each service may drain on stop (default: ${DEFAULT-VALUE}).")
     int drainSeconds;
 
@@ -89,7 +93,9 @@ public final class UpCommand implements Callable<Integer> {
         MeshLayout layout = new MeshLayout(repo, MeshLayout.conventionalPorts(port), host);
         for (MeshService s : selected) layout.requireBuilt(s);
         checkPortsFree(layout, selected);
-        if (logDir != null) Files.createDirectories(logDir);
+        echo = logDir == null;
+        logs = logDir != null ? Files.createDirectories(logDir) : Files.createTempDirectory("vqwen-up-");
+        for (MeshService s : selected) Files.deleteIfExists(logs.resolve(s.id() + ".log"));
 
         Map<String, String> props = new LinkedHashMap<>();
         props.put("vqwen.device", Integer.toString(device));
@@ -145,13 +151,13 @@ public final class UpCommand implements Callable<Integer> {
             say(String.format("  %-9s http://%s:%d  grpc %s:%d  (%s)", s.id(), host, p.http(), host, p.grpc(), what));
         }
         say("  health: /q/health/{started,ready,live}, metrics: /q/metrics on each HTTP port");
-        say(logDir != null ? "  logs: " + logDir.toAbsolutePath() + "/NAME.log" : "  logs: below, prefixed with the service name");
+        say("  logs: " + logs.toAbsolutePath() + "/NAME.log" + (echo ? ", and below, prefixed with the service name" : ""));
         say("Ctrl-C stops everything.");
     }
 
     /** Prints each service's readiness when it changes, so a restart shows up as DOWN then ready again. */
     private void watchReadiness(Map<MeshService, Supervised> running) {
-        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(1)).build();
         Map<MeshService, Boolean> last = new EnumMap<>(MeshService.class);
         long t0 = System.nanoTime();
         boolean announced = false;
@@ -221,6 +227,9 @@ public final class UpCommand implements Callable<Integer> {
         final List<String> command;
         final Ports ports;
         private volatile Process process;
+        private final Path log;
+        private Thread tailer;
+        private volatile boolean tailing = true;
         private long startedAt;
         private long backoffMs = 1000;
         private int restarts;
@@ -229,6 +238,7 @@ public final class UpCommand implements Callable<Integer> {
             this.service = service;
             this.command = command;
             this.ports = ports;
+            this.log = logs.resolve(service.id() + ".log");
         }
 
         synchronized void start() {
@@ -236,7 +246,8 @@ public final class UpCommand implements Callable<Integer> {
             ProcessBuilder pb = new ProcessBuilder(command);
             pb.environment().putAll(MeshLayout.environment());
             pb.redirectErrorStream(true);
-            if (logDir != null) pb.redirectOutput(ProcessBuilder.Redirect.appendTo(logDir.resolve(service.id() + ".log").toFile()));
+            // A file, not a pipe: the JDK's pipe from a child can drop the last lines when the child exits (its drain log).
+            pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
             Process p;
             try {
                 p = pb.start();
@@ -247,18 +258,35 @@ public final class UpCommand implements Callable<Integer> {
             }
             process = p;
             startedAt = System.nanoTime();
-            if (logDir == null) {
-                Thread.ofPlatform().daemon().name("vqwen-up-" + service.id() + "-log").start(() -> copyOutput(p));
-            }
+            if (echo && tailer == null) tailer = Thread.ofPlatform().daemon().name("vqwen-up-" + service.id() + "-log").start(this::tail);
             p.onExit().thenAccept(this::exited);
         }
 
-        private void copyOutput(Process p) {
+        /** Echoes the log file's new lines with the service's prefix, across restarts, until stopped. */
+        private void tail() {
             String prefix = String.format("%-9s| ", service.id());
-            try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-                for (String line; (line = r.readLine()) != null; ) say(prefix + line);
+            ByteArrayOutputStream line = new ByteArrayOutputStream();
+            byte[] buf = new byte[8192];
+            try (InputStream in = Files.newInputStream(log)) {
+                while (true) {
+                    int n = in.read(buf);
+                    if (n < 0) {
+                        if (!tailing) break;
+                        sleep(100);
+                        continue;
+                    }
+                    for (int i = 0; i < n; i++) {
+                        if (buf[i] == '\n') {
+                            say(prefix + line.toString(StandardCharsets.UTF_8));
+                            line.reset();
+                        } else {
+                            line.write(buf[i]);
+                        }
+                    }
+                }
+                if (line.size() > 0) say(prefix + line.toString(StandardCharsets.UTF_8));
             } catch (IOException e) {
-                // The process is gone; its exit is reported by exited().
+                say("[up] " + service.id() + ": cannot read its log " + log + ": " + e.getMessage());
             }
         }
 
@@ -291,6 +319,9 @@ public final class UpCommand implements Callable<Integer> {
                     p.destroyForcibly();
                     p.waitFor(5, TimeUnit.SECONDS);
                 }
+                // Echo its last lines (the drain) before this JVM exits.
+                tailing = false;
+                if (tailer != null) tailer.join(5000);
             } catch (InterruptedException e) {
                 p.destroyForcibly();
                 Thread.currentThread().interrupt();

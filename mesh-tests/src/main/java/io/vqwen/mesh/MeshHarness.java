@@ -55,7 +55,8 @@ public final class MeshHarness implements AutoCloseable {
     private final Map<MeshService, Path> logs = new EnumMap<>(MeshService.class);
     private final Map<MeshService, ManagedChannel> channels = new EnumMap<>(MeshService.class);
     private final Duration readyTimeout;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+    // HTTP/1.1: a draining Quarkus answers an h2c-upgraded request with GOAWAY, which the JDK client reports as an error.
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(2)).build();
 
     private MeshHarness(MeshLayout layout, String model, Map<MeshService, Map<String, String>> properties, Duration readyTimeout) {
         this.layout = layout;

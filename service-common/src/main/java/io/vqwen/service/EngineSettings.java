@@ -26,6 +26,13 @@ public class EngineSettings {
     @ConfigProperty(name = "vqwen.backend", defaultValue = "cpu")
     String backend;
 
+    /**
+     * Where a synthetic model takes its tokenizer, processor and generation config from (its weights have no
+     * directory): the bundled fixture, whose tokenizer is the real Qwen3 one.
+     */
+    @ConfigProperty(name = "vqwen.synthetic.files-from", defaultValue = BUNDLED_MODEL)
+    String syntheticFiles;
+
     /** CUDA device ordinal. */
     @ConfigProperty(name = "vqwen.device", defaultValue = "0")
     int device;
@@ -47,11 +54,13 @@ public class EngineSettings {
         return locate(model);
     }
 
-    /** The checkpoint directory (processor and tokenizer files); a Hub id resolves through the HF cache. */
+    /**
+     * The checkpoint directory (processor and tokenizer files); a Hub id resolves through the HF cache, a synthetic
+     * model borrows {@code vqwen.synthetic.files-from}.
+     */
     public Path modelDir() throws IOException {
         String m = model();
-        if (m.startsWith("synthetic:")) throw new IllegalStateException("a synthetic model has no directory: " + m);
-        return ModelSources.directoryOf(m);
+        return ModelSources.directoryOf(m.startsWith("synthetic:") ? locate(syntheticFiles) : m);
     }
 
     /** Maps only the given parts of the checkpoint: each service its own weights. */

@@ -1,6 +1,7 @@
 package io.vqwen.service;
 
 import io.quarkus.runtime.Quarkus;
+import io.quarkus.runtime.ShutdownDelayInitiatedEvent;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.vqwen.proto.v1.InfoResponse;
@@ -18,7 +19,7 @@ import org.jboss.logging.Logger;
  * Drives a service's {@link ServedModel}. The HTTP and gRPC servers start at once, so health answers while the
  * model loads (startup DOWN); then, on a background thread: load, warm-up forward, peer check, each opening one
  * gate of readiness. On SIGTERM readiness goes DOWN first, calls in flight get up to
- * {@code vqwen.shutdown.drain-seconds} to finish, and only then is the model closed.
+ * {@code vqwen.shutdown.drain-seconds} to finish, and only then do the servers stop and the model close.
  */
 @ApplicationScoped
 public class ServiceLifecycle {
@@ -49,6 +50,7 @@ public class ServiceLifecycle {
 
     private volatile Thread worker;
     private volatile boolean stopping;
+    private boolean drained;
 
     void onStart(@Observes StartupEvent ev) {
         worker = Thread.ofPlatform().name("vqwen-" + model.component() + "-lifecycle").daemon().start(this::run);
@@ -133,14 +135,30 @@ public class ServiceLifecycle {
         }
     }
 
-    // Runs before the services' own ShutdownEvent observers (default priority) and while the gRPC server still
-    // serves: Quarkus fires ShutdownEvent before it stops the servers.
+    /**
+     * SIGTERM, first phase: Quarkus's pre-shutdown, while the HTTP and gRPC servers still serve (needs
+     * {@code quarkus.shutdown.delay-enabled=true}, a build-time property each service sets). Readiness goes DOWN,
+     * new calls get UNAVAILABLE, and calls in flight get up to {@code vqwen.shutdown.drain-seconds} to finish.
+     */
+    void onShutdownDelay(@Observes ShutdownDelayInitiatedEvent ev) {
+        drain();
+    }
+
+    /** SIGTERM, last phase: drain (a no-op when pre-shutdown did it), then free the model. */
     void onStop(@Observes @Priority(1) ShutdownEvent ev) {
+        drain();
+        model.close();
+    }
+
+    private synchronized void drain() {
+        if (drained) return;
+        drained = true;
         stopping = true;
         Thread w = worker;
         if (w != null) w.interrupt();
         long t0 = System.nanoTime();
         int before = state.inflight();
+        LOG.infof("%s: draining: readiness DOWN, %d call(s) in flight, up to %d s", model.component(), before, drainSeconds);
         boolean idle = state.drain(Duration.ofSeconds(drainSeconds));
         if (idle) {
             LOG.infof("%s: drained %d call(s) in flight in %.0f ms", model.component(), before, ms(t0));
@@ -148,7 +166,6 @@ public class ServiceLifecycle {
             LOG.warnf("%s: %d call(s) still in flight after the %d s drain deadline; closing anyway", model.component(),
                     state.inflight(), drainSeconds);
         }
-        model.close();
     }
 
     private static double ms(long t0) {

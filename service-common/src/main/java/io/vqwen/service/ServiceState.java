@@ -29,7 +29,8 @@ public class ServiceState {
     private volatile String loadDetail = "loading";
     private volatile boolean warm;
     private volatile String warmDetail = "pending (the model is loading)";
-    private volatile PeerStatus peer = new PeerStatus(true, "none");
+    // Closed until the lifecycle has looked at the peer (or found there is none): warm alone is not ready.
+    private volatile PeerStatus peer = new PeerStatus(false, "not checked yet");
     private volatile boolean draining;
     private final AtomicInteger inflight = new AtomicInteger();
 
