@@ -7,9 +7,10 @@ import org.jboss.logging.Logger;
 /**
  * How many KV cache blocks the decoder allocates when {@code vqwen.decoder.kv-cache-blocks} is not set: enough for
  * max-running sequences at max-model-len (then nothing is ever preempted), capped by
- * {@code vqwen.decoder.kv-cache-fraction} of the memory that holds the cache (the JVM heap for the CPU backend,
- * whose cache is float arrays). Fewer blocks than that is fine: the scheduler admits what fits and preempts the
- * newest sequence when decoding runs out.
+ * {@code vqwen.decoder.kv-cache-fraction} of the memory that holds the cache: the JVM heap for the CPU backend,
+ * whose cache is float arrays. (On CUDA the fraction needs a device memory query the Backend interface lacks; see
+ * below.) Fewer blocks than that is fine: the scheduler admits what fits and preempts the newest sequence when
+ * decoding runs out.
  */
 final class KvCacheSizing {
     private static final Logger LOG = Logger.getLogger(KvCacheSizing.class);
@@ -42,10 +43,12 @@ final class KvCacheSizing {
             long perLayerBlock = (long) blockSize * text.numKeyValueHeads() * text.headDim();
             blocks = Math.min(blocks, (Integer.MAX_VALUE - 8) / perLayerBlock);
         } else {
-            // No device memory query in the Backend interface: allocate for the configured concurrency, bounded.
-            blocks = Math.min(blocks, 8192);
-            LOG.infof("decoder: %s KV cache sized for max-running x max-model-len, capped at 8192 blocks; set "
-                    + "vqwen.decoder.kv-cache-blocks to size it for the device", backend.name());
+            // The Backend interface has no device memory query yet, so the fraction cannot be applied here: allocate
+            // for max-running full-length sequences (the allocation fails with the device's free memory in its
+            // message if that does not fit) and say so, rather than apply the fraction to the wrong memory.
+            LOG.warnf("decoder: vqwen.decoder.kv-cache-fraction=%s is not applied on %s (no device memory query); the KV cache "
+                    + "holds max-running x max-model-len = %d blocks (%d MiB); set vqwen.decoder.kv-cache-blocks to choose",
+                    fraction, backend.name(), blocks, blocks * bytesPerBlock >> 20);
         }
         if (blocks < perSequence) {
             throw new IllegalArgumentException("the KV cache budget (" + fraction + " of " + Runtime.getRuntime().maxMemory() / (1 << 20)
