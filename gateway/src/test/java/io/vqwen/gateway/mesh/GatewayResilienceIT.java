@@ -1,4 +1,4 @@
-package io.vqwen.mesh.gateway;
+package io.vqwen.gateway.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -15,7 +15,7 @@ import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
 import io.vqwen.cli.mesh.MeshService;
 import io.vqwen.mesh.MeshHarness;
-import io.vqwen.mesh.gateway.GatewayApi.Answer;
+import io.vqwen.gateway.mesh.GatewayApi.Answer;
 import io.vqwen.proto.v1.ChatChunk;
 import io.vqwen.proto.v1.ChatRequest;
 import io.vqwen.proto.v1.ChatServiceGrpc;

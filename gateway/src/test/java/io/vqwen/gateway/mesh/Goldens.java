@@ -1,4 +1,4 @@
-package io.vqwen.mesh.gateway;
+package io.vqwen.gateway.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

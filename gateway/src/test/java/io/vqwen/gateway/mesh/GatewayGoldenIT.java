@@ -1,4 +1,4 @@
-package io.vqwen.mesh.gateway;
+package io.vqwen.gateway.mesh;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -14,7 +14,7 @@ import io.grpc.StatusRuntimeException;
 import io.vqwen.cli.mesh.MeshService;
 import io.vqwen.engine.text.Tokenizer;
 import io.vqwen.mesh.MeshHarness;
-import io.vqwen.mesh.gateway.GatewayApi.Answer;
+import io.vqwen.gateway.mesh.GatewayApi.Answer;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
