@@ -230,13 +230,13 @@ public final class KafkaBench {
             c.seekToBeginning(parts);
             while (tailing.get()) {
                 for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(5))) {
-                    long now = System.nanoTime();
+                    // The time first: awaitResult returns as soon as the result itself is there.
+                    resultSeen.putIfAbsent(r.key(), System.nanoTime());
                     try {
                         results.put(r.key(), Json.MAPPER.readTree(r.value()));
                     } catch (java.io.IOException e) {
                         throw new IllegalStateException(e);
                     }
-                    resultSeen.putIfAbsent(r.key(), now);
                 }
             }
         }
