@@ -97,6 +97,34 @@ public interface Backend extends AutoCloseable {
     /** out(numLogits, d) = x[logitRows]. */
     void gatherLogitRows(Tensor out, Tensor x, StepBatch step);
 
+    /**
+     * Pixel values (one CHW float array per image, as the processor makes them) as the input rows of CLIP's patch
+     * embedding, Conv2d(kernel = stride = patch) run as a matmul: (batch * (size / patch)^2, channels * patch^2),
+     * each patch flattened in (channel, row, col) order like the conv weight. A GPU uploads the pixels and
+     * rearranges them on the device.
+     */
+    default Tensor uploadPatches(float[][] images, int channels, int size, int patch) {
+        int side = size / patch, patchLen = channels * patch * patch;
+        float[] out = new float[Math.multiplyExact(images.length * side * side, patchLen)];
+        for (int b = 0; b < images.length; b++) {
+            float[] img = images[b];
+            if (img.length != channels * size * size) {
+                throw new IllegalArgumentException("pixel values: expected " + channels + "x" + size + "x" + size + " floats, got " + img.length);
+            }
+            for (int py = 0; py < side; py++) {
+                for (int px = 0; px < side; px++) {
+                    int base = ((b * side + py) * side + px) * patchLen;
+                    for (int ch = 0; ch < channels; ch++) {
+                        for (int ky = 0; ky < patch; ky++) {
+                            System.arraycopy(img, (ch * size + py * patch + ky) * size + px * patch, out, base + (ch * patch + ky) * patch, patch);
+                        }
+                    }
+                }
+            }
+        }
+        return upload(out, images.length * side * side, patchLen);
+    }
+
     // ---- fused and device-side variants: defaults compose the ops above, a GPU backend runs them in one launch --
 
     /** A buffer for logits; a bf16 backend keeps them in float32 so sampling and log-probabilities see full precision. */

@@ -55,9 +55,7 @@ public final class ClipVisionModel {
      */
     public Tensor forward(float[][] pixelValues) {
         int batch = pixelValues.length, n = cfg.numPositions(), d = cfg.hiddenSize();
-        float[] patches = patchify(pixelValues);
-        int patchLen = cfg.numChannels() * cfg.patchSize() * cfg.patchSize();
-        Tensor patchIn = backend.upload(patches, batch * cfg.numPatches(), patchLen);
+        Tensor patchIn = backend.uploadPatches(pixelValues, cfg.numChannels(), cfg.imageSize(), cfg.patchSize());
         Tensor patchOut = backend.allocate(batch * cfg.numPatches(), d);
         backend.linear(patchOut, patchIn, patchEmbedding, null);
         backend.free(patchIn);
@@ -104,29 +102,5 @@ public final class ClipVisionModel {
         Tensor updated = backend.upload(all, batch * tokens, width);
         backend.copyRows(features, 0, updated, 0, batch * tokens);
         backend.free(updated);
-    }
-
-    /** Conv2d(kernel = stride = patch) as a matmul: each patch flattened in (channel, row, col) order. */
-    private float[] patchify(float[][] images) {
-        int c = cfg.numChannels(), p = cfg.patchSize(), size = cfg.imageSize(), side = size / p;
-        int patchLen = c * p * p;
-        float[] out = new float[images.length * side * side * patchLen];
-        for (int b = 0; b < images.length; b++) {
-            float[] img = images[b];
-            if (img.length != c * size * size) {
-                throw new IllegalArgumentException("pixel values: expected " + c + "x" + size + "x" + size + " floats, got " + img.length);
-            }
-            for (int py = 0; py < side; py++) {
-                for (int px = 0; px < side; px++) {
-                    int base = ((b * side + py) * side + px) * patchLen;
-                    for (int ch = 0; ch < c; ch++) {
-                        for (int ky = 0; ky < p; ky++) {
-                            System.arraycopy(img, (ch * size + py * p + ky) * size + px * p, out, base + (ch * p + ky) * p, p);
-                        }
-                    }
-                }
-            }
-        }
-        return out;
     }
 }
