@@ -24,8 +24,8 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
                                             float* partML, int* counters, int numHeads, int numKv, int blockSize,
                                             float scale) {
     constexpr int T = DEC_THREADS;
-    constexpr int GSTEP = T / HD;                         // heads covered by one pass of the block over HD dims
-    constexpr int NG = (MAX_GROUP + GSTEP - 1) / GSTEP;   // heads per thread in P.V
+    constexpr int DC = HD / 8;        // 16-byte chunks of a V row
+    constexpr int TG = T / DC;        // token groups in P.V: thread = (token group, chunk)
     __shared__ float qs[MAX_GROUP][HD];
     __shared__ float ps[MAX_GROUP][T];
     __shared__ long long rowOff[T];
@@ -38,7 +38,7 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
     const int ctx = ctxLens[seq];
     const int chunk = (ctx + S - 1) / S;
     const int start = min(ctx, split * chunk), end = min(ctx, start + chunk);
-    const int d = tid % HD, g0 = tid / HD;
+    const int tg = tid / DC, dc = tid % DC;  // P.V: tokens tg, tg + TG, ...; dims dc*8 .. dc*8+7
 
     for (int i = tid; i < G * HD; i += T) {
         qs[i / HD][i % HD] = to_f(q[((size_t)seq * numHeads + kvh * G + i / HD) * HD + i % HD]) * scale;
@@ -47,9 +47,11 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
         mrun[tid] = -INFINITY;
         lrun[tid] = 0.f;
     }
-    float acc[NG];
+    float acc[MAX_GROUP][8];
 #pragma unroll
-    for (int i = 0; i < NG; i++) acc[i] = 0.f;
+    for (int g = 0; g < MAX_GROUP; g++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[g][e] = 0.f;
     __syncthreads();
 
     const int* table = tables + (size_t)seq * tableStride;
@@ -105,39 +107,56 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
         }
         __syncthreads();
 #pragma unroll
-        for (int i = 0; i < NG; i++) {
-            const int g = g0 + i * GSTEP;
-            if (g < G) acc[i] *= alpha[g];
+        for (int g = 0; g < MAX_GROUP; g++) {
+            const float a = g < G ? alpha[g] : 0.f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[g][e] *= a;
         }
+        // P.V with 16-byte V loads: this thread's tokens of the round, its 8 dims, every head of the group.
         const int nt = min(T, end - base);
 #pragma unroll 4
-        for (int j = 0; j < nt; j++) {
-            const float vv = to_f(vc[rowOff[j] + d]);
+        for (int j = tg; j < nt; j += TG) {
+            float vf[8];
+            load8(vc + rowOff[j] + dc * 8, vf);
 #pragma unroll
-            for (int i = 0; i < NG; i++) {
-                const int g = g0 + i * GSTEP;
-                if (g < G) acc[i] = fmaf(ps[g][j], vv, acc[i]);
+            for (int g = 0; g < MAX_GROUP; g++) {
+                if (g < G) {
+                    const float p = ps[g][j];
+#pragma unroll
+                    for (int e = 0; e < 8; e++) acc[g][e] = fmaf(p, vf[e], acc[g][e]);
+                }
             }
         }
         __syncthreads();
     }
 
+    // Sum the token groups: thread (tg, dc) holds acc for dims dc*8..+8; for each head, reduce over tg in smem.
+    const bool single = S == 1;
     const size_t outRow = (size_t)seq * numHeads + (size_t)kvh * G;
-    if (S == 1) {
-#pragma unroll
-        for (int i = 0; i < NG; i++) {
-            const int g = g0 + i * GSTEP;
-            if (g < G) out[(outRow + g) * HD + d] = from_f<bf16>(lrun[g] > 0.f ? acc[i] / lrun[g] : 0.f);
-        }
-        return;
-    }
-    // Partial results of this split: o unnormalised, with its running max and sum.
     const size_t pBase = ((size_t)seq * numKv + kvh) * S;
+    for (int g = 0; g < G; g++) {
+        // head g's registers (selected with compile-time indices, so acc stays in registers)
+        float v[8];
 #pragma unroll
-    for (int i = 0; i < NG; i++) {
-        const int g = g0 + i * GSTEP;
-        if (g < G) partO[((pBase + split) * G + g) * HD + d] = acc[i];
+        for (int e = 0; e < 8; e++) {
+            float x = 0.f;
+#pragma unroll
+            for (int h = 0; h < MAX_GROUP; h++) x = h == g ? acc[h][e] : x;
+            v[e] = x;
+        }
+        __shared__ float rows[TG][HD]; // each token group's partial row, summed below
+        __syncthreads();
+#pragma unroll
+        for (int e = 0; e < 8; e++) rows[tg][dc * 8 + e] = v[e];
+        __syncthreads();
+        for (int d = tid; d < HD; d += T) {
+            float o = 0.f;
+            for (int w = 0; w < TG; w++) o += rows[w][d];
+            if (single) out[(outRow + g) * HD + d] = from_f<bf16>(lrun[g] > 0.f ? o / lrun[g] : 0.f);
+            else partO[((pBase + split) * G + g) * HD + d] = o;
+        }
     }
+    if (single) return;
     if (tid < G) {
         partML[((pBase + split) * G + tid) * 2] = mrun[tid];
         partML[((pBase + split) * G + tid) * 2 + 1] = lrun[tid];
@@ -151,10 +170,9 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
     __syncthreads();
     if (!isLast) return;
     __threadfence();
-#pragma unroll
-    for (int i = 0; i < NG; i++) {
-        const int g = g0 + i * GSTEP;
-        if (g >= G) continue;
+    // The last split to finish combines all of them: O = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+    for (int i = tid; i < G * HD; i += T) {
+        const int g = i / HD, d = i % HD;
         float M = -INFINITY;
         for (int s = 0; s < S; s++) M = fmaxf(M, __ldcg(&partML[((pBase + s) * G + g) * 2]));
         float L = 0.f, O = 0.f;
@@ -179,6 +197,7 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
         decode_attn<HD>(out, q, kc, vc, ctxLens, tables, tableStride, partO, partML, counters, numHeads, numKv,    \
                         blockSize, scale);                                                                         \
     }
+DECODE_KERNEL(8)
 DECODE_KERNEL(16)
 DECODE_KERNEL(32)
 DECODE_KERNEL(64)
@@ -234,12 +253,12 @@ __device__ __forceinline__ void prefill_attn(bf16* out, const bf16* __restrict__
 #pragma unroll
                 for (int e = 0; e < 8; e++) kf[e] = vf[e] = 0.f;
             }
-            const int col = c * 8;
-            const int hIdx = col / H2, within = col % H2;  // 8 | H2, so a chunk never straddles the halves
 #pragma unroll
             for (int e = 0; e < 8; e++) {
-                ks[j][hIdx * (H2 + PAD) + within + e] = kf[e];
-                vs[j][hIdx * (H2 + PAD) + within + e] = vf[e];
+                const int col = c * 8 + e;
+                const int at = (col / H2) * (H2 + PAD) + col % H2;  // which half, and where in it
+                ks[j][at] = kf[e];
+                vs[j][at] = vf[e];
             }
         }
         __syncthreads();
@@ -286,12 +305,147 @@ __device__ __forceinline__ void prefill_attn(bf16* out, const bf16* __restrict__
         prefill_attn<HD>(out, q, kc, vc, tileSeq, tileRow, queryStart, positions, tables, tableStride, numHeads,   \
                          numKv, blockSize, scale);                                                                 \
     }
+PREFILL_KERNEL(8)
 PREFILL_KERNEL(16)
 PREFILL_KERNEL(32)
 PREFILL_KERNEL(64)
 PREFILL_KERNEL(128)
 
-// CLIP attention runs as two batched cuBLAS products around this softmax. The pointer arrays of both products
+// dense_flash_attn_hd<D>: CLIP's bidirectional attention, flash style on the tensor cores (mma.sync m16n8k16,
+// bf16 in, float32 accumulate). grid (ceil(seq / 64), batch * heads), 128 threads: each warp owns 16 query rows,
+// keeps Q as A fragments, and for every tile of 64 keys computes S = Q K^T, the online softmax in registers, and
+// O += P V with P reused from S's accumulators as A fragments (FlashAttention-2). K and V^T tiles sit in shared
+// memory, rows padded by 16 bytes so the fragment loads of a warp hit 32 different banks.
+#define FA_ROWS 64
+#define FA_KEYS 64
+
+template <int HD>
+__device__ __forceinline__ void dense_flash_attn(bf16* out, const bf16* __restrict__ q, const bf16* __restrict__ k,
+                                                 const bf16* __restrict__ v, int seq, int heads, float scale) {
+    constexpr int KS = HD / 16;       // k-steps of Q K^T
+    constexpr int NT = FA_KEYS / 8;   // 8-key tiles of S
+    constexpr int OT = HD / 8;        // 8-column tiles of O
+    constexpr int PAD = 8;
+    __shared__ __align__(16) bf16 ks[FA_KEYS][HD + PAD];
+    __shared__ __align__(16) bf16 vt[HD][FA_KEYS + PAD];
+
+    const int bh = blockIdx.y, b = bh / heads, h = bh % heads;
+    const int width = heads * HD;
+    const size_t base = (size_t)b * seq * width + (size_t)h * HD;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gq = lane >> 2, tq = lane & 3;
+    const int q0 = blockIdx.x * FA_ROWS + warp * 16;
+
+    uint32_t qa[KS][4];
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            const int row = q0 + gq + 8 * (r % 2), col = kk * 16 + 2 * tq + 8 * (r / 2);
+            qa[kk][r] = row < seq ? *reinterpret_cast<const uint32_t*>(q + base + (size_t)row * width + col) : 0u;
+        }
+    float o[OT][4];
+#pragma unroll
+    for (int t = 0; t < OT; t++) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // rows gq and gq + 8 of this warp
+
+    for (int k0 = 0; k0 < seq; k0 += FA_KEYS) {
+        __syncthreads();  // the previous tiles are no longer read
+        for (int i = threadIdx.x; i < FA_KEYS * (HD / 8); i += blockDim.x) {
+            const int j = i / (HD / 8), c = (i % (HD / 8)) * 8, key = k0 + j;
+            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+            if (key < seq) {
+                kv = *reinterpret_cast<const uint4*>(k + base + (size_t)key * width + c);
+                vv = *reinterpret_cast<const uint4*>(v + base + (size_t)key * width + c);
+            }
+            *reinterpret_cast<uint4*>(&ks[j][c]) = kv;
+            const bf16* ve = reinterpret_cast<const bf16*>(&vv);
+#pragma unroll
+            for (int e = 0; e < 8; e++) vt[c + e][j] = ve[e];
+        }
+        __syncthreads();
+
+        float s[NT][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < KS; kk++) {
+                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&ks[nt * 8 + gq][kk * 16 + 2 * tq]);
+                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&ks[nt * 8 + gq][kk * 16 + 8 + 2 * tq]);
+                mma_bf16_16816(s[nt], qa[kk], b0, b1);
+            }
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const int key = k0 + nt * 8 + 2 * tq + (r % 2);
+                s[nt][r] = key < seq ? s[nt][r] * scale : -INFINITY;
+                if (r < 2) mx0 = fmaxf(mx0, s[nt][r]);
+                else mx1 = fmaxf(mx1, s[nt][r]);
+            }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(FULL_MASK, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(FULL_MASK, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(FULL_MASK, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(FULL_MASK, mx1, 2));
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);  // finite: every tile has a key below seq
+        const float a0 = m0 == -INFINITY ? 0.f : __expf(m0 - n0), a1 = m1 == -INFINITY ? 0.f : __expf(m1 - n1);
+        m0 = n0;
+        m1 = n1;
+        l0 *= a0;
+        l1 *= a1;
+#pragma unroll
+        for (int t = 0; t < OT; t++) {
+            o[t][0] *= a0;
+            o[t][1] *= a0;
+            o[t][2] *= a1;
+            o[t][3] *= a1;
+        }
+        uint32_t pa[FA_KEYS / 16][4];
+#pragma unroll
+        for (int nt = 0; nt < NT; nt++) {
+            const float p0 = __expf(s[nt][0] - n0), p1 = __expf(s[nt][1] - n0);
+            const float p2 = __expf(s[nt][2] - n1), p3 = __expf(s[nt][3] - n1);
+            l0 += p0 + p1;
+            l1 += p2 + p3;
+            pa[nt / 2][(nt % 2) * 2] = pack_bf16x2(p0, p1);
+            pa[nt / 2][(nt % 2) * 2 + 1] = pack_bf16x2(p2, p3);
+        }
+#pragma unroll
+        for (int t = 0; t < OT; t++)
+#pragma unroll
+            for (int kk = 0; kk < FA_KEYS / 16; kk++) {
+                const uint32_t b0 = *reinterpret_cast<const uint32_t*>(&vt[t * 8 + gq][kk * 16 + 2 * tq]);
+                const uint32_t b1 = *reinterpret_cast<const uint32_t*>(&vt[t * 8 + gq][kk * 16 + 8 + 2 * tq]);
+                mma_bf16_16816(o[t], pa[kk], b0, b1);
+            }
+    }
+    l0 += __shfl_xor_sync(FULL_MASK, l0, 1);
+    l0 += __shfl_xor_sync(FULL_MASK, l0, 2);
+    l1 += __shfl_xor_sync(FULL_MASK, l1, 1);
+    l1 += __shfl_xor_sync(FULL_MASK, l1, 2);
+    const float i0 = 1.f / l0, i1 = 1.f / l1;
+    const int r0 = q0 + gq, r1 = q0 + gq + 8;
+#pragma unroll
+    for (int t = 0; t < OT; t++) {
+        const int col = t * 8 + 2 * tq;
+        if (r0 < seq) *reinterpret_cast<uint32_t*>(out + base + (size_t)r0 * width + col) = pack_bf16x2(o[t][0] * i0, o[t][1] * i0);
+        if (r1 < seq) *reinterpret_cast<uint32_t*>(out + base + (size_t)r1 * width + col) = pack_bf16x2(o[t][2] * i1, o[t][3] * i1);
+    }
+}
+
+#define DENSE_FLASH_KERNEL(HD)                                                                                      \
+    extern "C" __global__ void __launch_bounds__(128)                                                               \
+        dense_flash_attn_hd##HD(bf16* out, const bf16* q, const bf16* k, const bf16* v, int seq, int heads, float scale) { \
+        dense_flash_attn<HD>(out, q, k, v, seq, heads, scale);                                                      \
+    }
+DENSE_FLASH_KERNEL(16)
+DENSE_FLASH_KERNEL(32)
+DENSE_FLASH_KERNEL(64)
+DENSE_FLASH_KERNEL(128)
+
+// Other head sizes: CLIP attention as two batched cuBLAS products around this softmax. The pointer arrays of both products
 // for every (image, head): ptrs[0..6) x (batch * heads) = K, Q, S (scores) then V, P (probabilities), O.
 // S and P rows are ld elements apart (seq rounded up to 8, so every row starts 16-byte aligned).
 extern "C" __global__ void dense_attn_ptrs(unsigned long long* ptrs, const bf16* q, const bf16* k, const bf16* v,

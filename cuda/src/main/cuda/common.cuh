@@ -76,3 +76,22 @@ __device__ __forceinline__ float block_sum(float v) {
 }
 
 __device__ __forceinline__ float silu(float x) { return x / (1.f + expf(-x)); }
+
+// Two floats as one 32-bit word of two bf16 (the first in the low half, as in memory).
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&h);
+}
+
+// c(16x8, f32) += a(16x16, bf16, row-major) . b(16x8, bf16, "col": k-major pairs), one warp. Fragments as in the
+// PTX ISA for mma.m16n8k16 (g = lane / 4, t = lane % 4): a[r] holds row g + 8 (r % 2), columns 2t + 8 (r / 2) + {0, 1};
+// b0/b1 hold rows 2t + {0, 1} and 2t + 8 + {0, 1} of column g; c[r] is row g + 8 (r / 2), column 2t + r % 2.
+__device__ __forceinline__ void mma_bf16_16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+#ifdef VQWEN_EMU
+    emu_mma_bf16_16816(c, a, b0, b1);
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}

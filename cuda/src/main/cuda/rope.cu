@@ -8,9 +8,10 @@
 // grid (numHeads + numKvHeads, numTokens), block 32. q (tokens, numHeads * hd), k and v (tokens, numKv * hd).
 // doNorm = 0 skips the RMSNorm (plain RoPE); kcache = null skips the KV write. Rows whose slot is negative are
 // batch padding: they are rotated but not written.
+// invFreq (hd / 2): 1 / theta^(2p / hd) rounded to float32 once on the host, as HF's inv_freq.
 extern "C" __global__ void qk_norm_rope_kv(bf16* q, bf16* k, const bf16* v, const bf16* qw, const bf16* kw,
                                            const int* positions, const int* slots, bf16* kcache, bf16* vcache,
-                                           int numHeads, int numKv, int hd, float eps, float theta, int doNorm) {
+                                           const float* invFreq, int numHeads, int numKv, int hd, float eps, int doNorm) {
     const int h = blockIdx.x, t = blockIdx.y, lane = threadIdx.x, half = hd / 2;
     const bool isQ = h < numHeads;
     const int kvh = h - numHeads;
@@ -46,12 +47,11 @@ extern "C" __global__ void qk_norm_rope_kv(bf16* q, bf16* k, const bf16* v, cons
     for (int i = 0; i < MAX_PAIRS_PER_LANE; i++) {
         const int p = lane + 32 * i;
         if (p < half) {
-            // HF: inv_freq = 1 / theta^(2p / hd), freqs = pos * inv_freq in float32; cos/sin taken exactly.
-            const float invFreq = (float)(1.0 / pow((double)theta, (double)(2 * p) / (double)hd));
-            const float f = pos * invFreq;
-            const double s = sin((double)f), c = cos((double)f);
-            const bf16 ra = from_f<bf16>(a[i] * (float)c - b[i] * (float)s);
-            const bf16 rb = from_f<bf16>(b[i] * (float)c + a[i] * (float)s);
+            // HF: freqs = pos * inv_freq in float32; sinf/cosf reduce large arguments exactly.
+            const float f = pos * invFreq[p];
+            const float s = sinf(f), c = cosf(f);
+            const bf16 ra = from_f<bf16>(a[i] * c - b[i] * s);
+            const bf16 rb = from_f<bf16>(b[i] * c + a[i] * s);
             x[p] = ra;
             x[p + half] = rb;
             if (!isQ && kcache != nullptr && slot >= 0) {

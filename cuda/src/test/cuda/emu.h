@@ -33,6 +33,7 @@ namespace emu {
 struct Warp {
     std::barrier<> bar;
     uint64_t slot[32];
+    uint32_t mmaA[32][4], mmaB[32][2];
     int size;
     explicit Warp(int n) : bar(n), slot{}, size(n) {}
 };
@@ -78,6 +79,41 @@ template <class T> inline T __shfl_down_sync(unsigned, T v, unsigned delta, int 
     int src = lane + (int)delta;
     if ((src & ~(width - 1)) != (lane & ~(width - 1))) src = lane;
     return emu_exchange(v, src);
+}
+
+inline float __uint_as_float(unsigned x);
+// mma.sync.m16n8k16 bf16 -> f32 on the whole warp, from each lane's fragments (layout in common.cuh).
+inline void emu_mma_bf16_16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    emu::Warp* w = emu::tw;
+    const int lane = emu::tlane;
+    for (int i = 0; i < 4; i++) w->mmaA[lane][i] = a[i];
+    w->mmaB[lane][0] = b0;
+    w->mmaB[lane][1] = b1;
+    w->bar.arrive_and_wait();
+    auto lo = [](uint32_t x) { return __uint_as_float(x << 16); };
+    auto hi = [](uint32_t x) { return __uint_as_float(x & 0xffff0000u); };
+    float A[16][16], B[16][8];
+    for (int l = 0; l < 32; l++) {
+        const int g = l / 4, t = l % 4;
+        for (int r = 0; r < 4; r++) {
+            const int row = g + 8 * (r % 2), k = 2 * t + 8 * (r / 2);
+            A[row][k] = lo(w->mmaA[l][r]);
+            A[row][k + 1] = hi(w->mmaA[l][r]);
+        }
+        for (int r = 0; r < 2; r++) {
+            const int k = 2 * t + 8 * r;
+            B[k][g] = lo(w->mmaB[l][r]);
+            B[k + 1][g] = hi(w->mmaB[l][r]);
+        }
+    }
+    const int g = lane / 4, t = lane % 4;
+    for (int r = 0; r < 4; r++) {
+        const int row = g + 8 * (r / 2), col = 2 * t + r % 2;
+        float acc = 0.f;
+        for (int k = 0; k < 16; k++) acc += A[row][k] * B[k][col];
+        c[r] += acc;
+    }
+    w->bar.arrive_and_wait();
 }
 
 inline int atomicAdd(int* p, int v) { return std::atomic_ref<int>(*p).fetch_add(v); }

@@ -201,6 +201,22 @@ static void test_rows() {
         for (int j = 0; j < d; j++) rs[to[i] * d + j] = rg[i * d + j];
     check("scatter_rows", fromb(dst), rs, 0);
 
+    {
+        int batch = 2, c = 3, size = 28, pp = 14, side = size / pp, len = c * pp * pp;
+        auto img = randn((size_t)batch * c * size * size);
+        std::vector<bf16> rows((size_t)batch * side * side * len);
+        emu::launch(dim3(side * side, batch), dim3(128), [&] { patchify(rows.data(), img.data(), c, size, pp); });
+        std::vector<double> rp(rows.size());
+        for (int b = 0; b < batch; b++)
+            for (int py = 0; py < side; py++)
+                for (int px = 0; px < side; px++)
+                    for (int ch = 0; ch < c; ch++)
+                        for (int ky = 0; ky < pp; ky++)
+                            for (int kx = 0; kx < pp; kx++)
+                                rp[(((size_t)b * side + py) * side + px) * len + (ch * pp + ky) * pp + kx] =
+                                    img[(((size_t)b * c + ch) * size + py * pp + ky) * size + px * pp + kx];
+        check("patchify", fromb(rows), rp, 5e-3);
+    }
     int slotsN = 10;
     std::vector<bf16> kc(slotsN * d), vc(slotsN * d);
     std::vector<int> slots = {9, -1, 0, 4, 5, 3};
@@ -235,7 +251,7 @@ static void rope_ref(std::vector<double>& x, int heads, int hd, const std::vecto
 }
 
 static void test_rope() {
-    for (int hd : {16, 128}) {
+    for (int hd : {8, 16, 128}) {
         int heads = 4, kv = 2, tokens = 3;
         std::vector<int> pos = {0, 17, 4095};
         std::vector<int> slots = {5, -1, 2};
@@ -243,9 +259,11 @@ static void test_rope() {
         auto qw = rounded(randn(hd, 0.1f, 1.f)), kw = rounded(randn(hd, 0.1f, 1.f));
         auto qb = tobf(q), kb = tobf(k), vb = tobf(v), qwb = tobf(qw), kwb = tobf(kw);
         std::vector<bf16> kc(8 * kv * hd, __float2bfloat16(0.f)), vc(8 * kv * hd, __float2bfloat16(0.f));
+        std::vector<float> inv(hd / 2);
+        for (int j = 0; j < hd / 2; j++) inv[j] = (float)(1.0 / std::pow(1e6, 2.0 * j / hd));
         emu::launch(dim3(heads + kv, tokens), dim3(32), [&] {
             qk_norm_rope_kv(qb.data(), kb.data(), vb.data(), qwb.data(), kwb.data(), pos.data(), slots.data(), kc.data(),
-                            vc.data(), heads, kv, hd, 1e-6f, 1e6f, 1);
+                            vc.data(), inv.data(), heads, kv, hd, 1e-6f, 1);
         });
         std::vector<double> rq(q.begin(), q.end()), rk(k.begin(), k.end());
         rope_ref(rq, heads, hd, pos, 1e6, &qw, 1e-6);
@@ -265,8 +283,8 @@ static void test_rope() {
         // plain rope (no norm, no cache)
         auto q2 = tobf(q);
         emu::launch(dim3(heads, tokens), dim3(32), [&] {
-            qk_norm_rope_kv(q2.data(), nullptr, nullptr, nullptr, nullptr, pos.data(), nullptr, nullptr, nullptr, heads, 0,
-                            hd, 0.f, 1e6f, 0);
+            qk_norm_rope_kv(q2.data(), nullptr, nullptr, nullptr, nullptr, pos.data(), nullptr, nullptr, nullptr, inv.data(), heads, 0,
+                            hd, 0.f, 0);
         });
         std::vector<double> rq2(q.begin(), q.end());
         rope_ref(rq2, heads, hd, pos, 1e6, nullptr, 0);
@@ -372,7 +390,7 @@ template <int HD> static void test_decode(int numHeads, int numKv, int splits) {
     std::vector<bf16> out((size_t)seqs * numHeads * HD);
     std::vector<float> partO((size_t)seqs * numKv * splits * (numHeads / numKv) * HD), partML((size_t)seqs * numKv * splits * (numHeads / numKv) * 2);
     std::vector<int> counters(seqs * numKv, 0);
-    auto fn = HD == 16 ? decode_attn_hd16 : HD == 32 ? decode_attn_hd32 : HD == 64 ? decode_attn_hd64 : decode_attn_hd128;
+    auto fn = HD == 8 ? decode_attn_hd8 : HD == 16 ? decode_attn_hd16 : HD == 32 ? decode_attn_hd32 : HD == 64 ? decode_attn_hd64 : decode_attn_hd128;
     for (int rep = 0; rep < 2; rep++) {  // twice: counters must be back at zero
         emu::launch(dim3(splits, numKv, seqs), dim3(DEC_THREADS), [&] {
             fn(out.data(), qb.data(), kcb.data(), vcb.data(), ctx.data(), tables.data(), maxBlocks, partO.data(), partML.data(),
@@ -409,7 +427,7 @@ template <int HD> static void test_prefill(int numHeads, int numKv) {
     auto kc = rounded(randn(cacheN)), vc = rounded(randn(cacheN)), q = rounded(randn((size_t)rows * numHeads * HD));
     auto kcb = tobf(kc), vcb = tobf(vc), qb = tobf(q);
     std::vector<bf16> out((size_t)rows * numHeads * HD);
-    auto fn = HD == 16 ? prefill_attn_hd16 : HD == 32 ? prefill_attn_hd32 : HD == 64 ? prefill_attn_hd64 : prefill_attn_hd128;
+    auto fn = HD == 8 ? prefill_attn_hd8 : HD == 16 ? prefill_attn_hd16 : HD == 32 ? prefill_attn_hd32 : HD == 64 ? prefill_attn_hd64 : prefill_attn_hd128;
     emu::launch(dim3(3, numHeads), dim3(PF_THREADS), [&] {
         fn(out.data(), qb.data(), kcb.data(), vcb.data(), tileSeq.data(), tileRow.data(), queryStart.data(), positions.data(),
            tables.data(), maxBlocks, numHeads, numKv, blockSize, 1.f / std::sqrt((float)HD));
@@ -462,6 +480,38 @@ static void test_dense_softmax() {
     std::printf("%-34s %s\n", "dense_attn_ptrs", ok ? "ok" : "FAIL");
 }
 
+template <int HD> static void test_dense_flash(int batch, int seq, int heads) {
+    int width = heads * HD;
+    size_t n = (size_t)batch * seq * width;
+    auto q = rounded(randn(n)), k = rounded(randn(n)), v = rounded(randn(n));
+    auto qb = tobf(q), kb = tobf(k), vb = tobf(v);
+    std::vector<bf16> out(n);
+    auto fn = HD == 16 ? dense_flash_attn_hd16 : HD == 32 ? dense_flash_attn_hd32 : HD == 64 ? dense_flash_attn_hd64 : dense_flash_attn_hd128;
+    float scale = 1.f / std::sqrt((float)HD);
+    emu::launch(dim3((seq + FA_ROWS - 1) / FA_ROWS, batch * heads), dim3(128), [&] { fn(out.data(), qb.data(), kb.data(), vb.data(), seq, heads, scale); });
+    std::vector<double> ref(n);
+    for (int b = 0; b < batch; b++)
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < seq; i++) {
+                std::vector<double> sc(seq);
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < seq; j++) {
+                    double d = 0;
+                    for (int e = 0; e < HD; e++) d += (double)q[((size_t)b * seq + i) * width + h * HD + e] * k[((size_t)b * seq + j) * width + h * HD + e];
+                    sc[j] = d * scale;
+                    mx = std::max(mx, sc[j]);
+                }
+                for (int j = 0; j < seq; j++) sum += (sc[j] = std::exp(sc[j] - mx));
+                for (int e = 0; e < HD; e++) {
+                    double o = 0;
+                    for (int j = 0; j < seq; j++) o += sc[j] / sum * v[((size_t)b * seq + j) * width + h * HD + e];
+                    ref[((size_t)b * seq + i) * width + h * HD + e] = o;
+                }
+            }
+    std::string tag = "dense_flash_attn hd" + std::to_string(HD) + " seq" + std::to_string(seq);
+    check(tag.c_str(), fromb(out), ref, 2e-2);
+}
+
 static void test_sampling() {
     int rows = 3, vocab = 5000;
     auto l = randn(rows * vocab);
@@ -511,13 +561,19 @@ int main() {
     test_gemv_n<1>(40, 2560 + 64);
     test_gemv_n<3>(24, 96);
     test_gemv_n<8>(16, 1024);
+    test_decode<8>(8, 2, 1);
+    test_decode<8>(8, 2, 5);
     test_decode<16>(4, 2, 1);
     test_decode<16>(4, 2, 4);
     test_decode<128>(8, 2, 3);
     test_decode<64>(16, 16, 2);
+    test_prefill<8>(8, 2);
     test_prefill<16>(4, 2);
     test_prefill<128>(8, 2);
     test_dense_softmax();
+    test_dense_flash<16>(2, 77, 3);
+    test_dense_flash<64>(1, 130, 2);
+    test_dense_flash<128>(1, 40, 1);
     test_sampling();
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "ALL OK", failures);
     return failures ? 1 : 0;

@@ -13,8 +13,8 @@ final class AttentionKernels {
     }
 
     static void checkShape(int numHeads, int numKv, int headDim) {
-        if (headDim != 16 && headDim != 32 && headDim != 64 && headDim != 128) {
-            throw new IllegalArgumentException("attention: head_dim " + headDim + " is not supported (16, 32, 64 or 128)");
+        if (headDim != 8 && headDim != 16 && headDim != 32 && headDim != 64 && headDim != 128) {
+            throw new IllegalArgumentException("attention: head_dim " + headDim + " is not supported (8, 16, 32, 64 or 128)");
         }
         if (numKv <= 0 || numHeads % numKv != 0 || numHeads / numKv > MAX_GROUP) {
             throw new IllegalArgumentException("attention: " + numHeads + " query heads over " + numKv
@@ -34,6 +34,16 @@ final class AttentionKernels {
         checkShape(numHeads, numKv, headDim);
         dev.launch("prefill_attn_hd" + headDim, numTiles, numHeads, 1, 128, 1, 1, out, q, kCache, vCache, tileSeq, tileRow, queryStart,
                 positions, tables, tableStride, numHeads, numKv, blockSize, f((float) (1.0 / Math.sqrt(headDim))));
+    }
+
+    /** Head sizes the tensor-core flash kernel takes (others go through cuBLAS and a softmax). */
+    static boolean flashFits(int headDim) {
+        return headDim == 16 || headDim == 32 || headDim == 64 || headDim == 128;
+    }
+
+    void denseFlash(long out, long q, long k, long v, int batch, int seq, int heads, int headDim) {
+        dev.launch("dense_flash_attn_hd" + headDim, (seq + 63) / 64, batch * heads, 1, 128, 1, 1, out, q, k, v, seq, heads,
+                f((float) (1.0 / Math.sqrt(headDim))));
     }
 
     void denseAttnPtrs(long ptrs, long q, long k, long v, long s, long p, long o, int batch, int heads, int seq, int headDim, int ld) {

@@ -61,6 +61,7 @@ public final class CudaBackend implements Backend {
     private final List<CudaDevice.DevPtr> weights = new ArrayList<>();
     private final Map<GraphKey, DecodeGraph> decodeGraphs = new HashMap<>();
     private final ArrayDeque<CudaStep> recentSteps = new ArrayDeque<>();
+    private final Map<String, Long> invFreqTables = new HashMap<>(); // "theta/headDim" -> device float table
     private long weightBytes;
     private boolean closed;
 
@@ -294,6 +295,22 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /** The pixels go up as they are; the patch rows are made on the device. */
+    @Override
+    public synchronized Tensor uploadPatches(float[][] images, int channels, int size, int patch) {
+        dev.makeCurrent();
+        int per = channels * size * size, side = size / patch;
+        for (float[] img : images) {
+            if (img.length != per) throw new IllegalArgumentException("pixel values: expected " + channels + "x" + size + "x" + size + " floats, got " + img.length);
+        }
+        DevicePool.Buffer px = temp((long) images.length * per * 4);
+        for (int b = 0; b < images.length; b++) dev.upload(px.ptr.withByteOffset((long) b * per * 4), Pointer.to(images[b]), per * 4L);
+        CudaTensor out = newTensor(images.length * side * side, channels * patch * patch, CudaTensor.Dtype.BF16, false);
+        if (images.length > 0) rows.patchify(out.address(), px.address, images.length, channels, size, patch);
+        release(px);
+        return out;
+    }
+
     @Override
     public synchronized Tensor randomWeight(int rows, int cols, long seed, float mean, float std) {
         dev.makeCurrent();
@@ -494,8 +511,9 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * CLIP's bidirectional attention as two batched cuBLAS products (S = K Q^T scaled, then O = V P^T in column-major
-     * terms) around a float32 row softmax, over every (image, head) at once.
+     * CLIP's bidirectional attention: the tensor-core flash kernel for head sizes 16 to 128; otherwise two batched
+     * cuBLAS products (S = K Q^T scaled, then O = V P^T in column-major terms) around a float32 row softmax, over
+     * every (image, head) at once.
      */
     @Override
     public synchronized void attention(Tensor out, Tensor q, Tensor k, Tensor v, int batch, int seqLen, int numHeads, int headDim) {
@@ -507,6 +525,10 @@ public final class CudaBackend implements Backend {
             if (x.cols != width || x.rows != batch * seqLen) {
                 throw new IllegalArgumentException("attention: " + x + " for " + batch + " x " + seqLen + " rows of " + numHeads + " x " + headDim);
             }
+        }
+        if (AttentionKernels.flashFits(headDim) && ElementwiseKernels.vec(o.address(), Q.address(), K.address(), V.address()) == 1) {
+            attention.denseFlash(o.address(), Q.address(), K.address(), V.address(), batch, seqLen, numHeads, headDim);
+            return;
         }
         int ld = (seqLen + 7) / 8 * 8;
         int count = batch * numHeads;
@@ -571,13 +593,23 @@ public final class CudaBackend implements Backend {
         if (ids.length > 0) rows.embed(o.address(), t.address(), s.tokenIds, ids.length, t.cols);
     }
 
+    /** RoPE's inverse frequencies, uploaded once per (theta, head_dim). */
+    private long invFreq(float theta, int headDim) {
+        return invFreqTables.computeIfAbsent(theta + "/" + headDim, k -> {
+            float[] f = RopeKernels.invFreq(theta, headDim);
+            CudaDevice.DevPtr p = weightAlloc(f.length * 4L, "RoPE inv_freq");
+            dev.upload(p, Pointer.to(f), f.length * 4L);
+            return p.address();
+        });
+    }
+
     @Override
     public synchronized void rope(Tensor x, int headDim, float theta, StepBatch step) {
         dev.makeCurrent();
         CudaTensor t = bf16(act(x, "rope"), "rope");
         CudaStep s = step(step);
         if (t.cols % headDim != 0 || t.rows != s.layout.numTokens()) throw new IllegalArgumentException("rope: " + t + " with head_dim " + headDim);
-        if (t.rows > 0) ropes.rope(t.address(), s.positions, t.rows, t.cols / headDim, headDim, theta);
+        if (t.rows > 0) ropes.rope(t.address(), s.positions, invFreq(theta, headDim), t.rows, t.cols / headDim, headDim);
     }
 
     @Override
@@ -643,7 +675,7 @@ public final class CudaBackend implements Backend {
         }
         if (Q.rows == 0) return;
         ropes.qkNormRopeKv(Q.address(), K.address(), V.address(), qn.address(), kn.address(), s.positions, s.slots, c.k(layer), c.v(layer),
-                Q.rows, Q.cols / headDim, K.cols / headDim, headDim, eps, theta);
+                invFreq(theta, headDim), Q.rows, Q.cols / headDim, K.cols / headDim, headDim, eps);
     }
 
     @Override

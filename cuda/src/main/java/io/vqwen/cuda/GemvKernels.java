@@ -5,7 +5,8 @@ package io.vqwen.cuda;
  * {@link #fits} says when they apply (k a multiple of 8, 16-byte aligned operands); otherwise cuBLAS runs.
  */
 final class GemvKernels {
-    static final int MAX_ROWS = 8;
+    // Each warp reads the weight row once but x once per row of x (from L1): past 4 rows L1 limits, and cuBLAS wins.
+    static final int MAX_ROWS = 4;
     private static final int WARPS = 8;
     private final CudaDevice dev;
 

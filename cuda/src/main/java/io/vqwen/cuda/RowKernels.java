@@ -32,4 +32,9 @@ final class RowKernels {
         long vec = width % 8 == 0 ? ElementwiseKernels.vec(kCache, vCache, k, v) : 0;
         dev.launch("write_kv", rows, 1, 1, threads(width), 1, 1, kCache, vCache, k, v, slots, width, vec);
     }
+
+    void patchify(long out, long images, int batch, int channels, int size, int patch) {
+        int side = size / patch;
+        dev.launch("patchify", side * side, batch, 1, 128, 1, 1, out, images, channels, size, patch);
+    }
 }

@@ -89,6 +89,7 @@ public final class GpuBenchmark {
             b.attempt("decode products", b::products);
             b.attempt("vision batch 1", () -> b.vision(1, 20));
             b.attempt("vision batch 32", () -> b.vision(32, 5));
+            b.attempt("vision parts", b::visionParts);
             b.attempt("TTFT", b::ttft);
             for (String s : a.get("--batches").split(",")) b.attempt("decode batch " + s, () -> b.decode(Integer.parseInt(s.trim())));
             int streams = Integer.parseInt(a.get("--streams"));
@@ -227,6 +228,36 @@ public final class GpuBenchmark {
                 batch, ms, batch * 1000 / ms);
         results.put("vision_b" + batch + "_images_s", batch * 1000 / ms);
         results.put("vision_b" + batch + "_ms", ms);
+    }
+
+    /** Where a batch of 32 images goes: the pixel upload, one layer's attention, one layer's MLP products. */
+    private void visionParts() {
+        ClipVisionConfig v = cfg.visionConfig();
+        int batch = 32, n = v.numPositions(), d = v.hiddenSize(), rows = batch * n;
+        float[][] px = images(batch);
+        timeMs("upload 32 images + patchify on the device", 5, () -> gpu.free(gpu.uploadPatches(px, v.numChannels(), v.imageSize(), v.patchSize())));
+        Tensor q = gpu.allocate(rows, d), k = gpu.allocate(rows, d), val = gpu.allocate(rows, d), o = gpu.allocate(rows, d);
+        double flops = 4.0 * batch * v.numAttentionHeads() * n * (double) n * v.headDim();
+        double ms = timeMs("attention, one layer, 32 images (flash, tensor cores)", 10,
+                () -> gpu.attention(o, q, k, val, batch, n, v.numAttentionHeads(), v.headDim()));
+        System.out.printf(Locale.ROOT, "    = %.0f TFLOP/s%n", flops / ms / 1e9);
+        Tensor h = gpu.allocate(rows, v.intermediateSize());
+        Tensor fc1 = gpu.randomWeight(v.intermediateSize(), d, 11, 0f, 0.02f), bias = gpu.randomWeight(1, v.intermediateSize(), 12, 0f, 0.02f);
+        ms = timeMs("fc1 + bias, one layer, 32 images", 10, () -> gpu.linear(h, q, fc1, bias));
+        System.out.printf(Locale.ROOT, "    = %.0f TFLOP/s%n", 2.0 * rows * d * v.intermediateSize() / ms / 1e9);
+        timeMs("quick_gelu, one layer, 32 images", 10, () -> gpu.quickGelu(h));
+        for (Tensor t : new Tensor[] {q, k, val, o, h}) gpu.free(t);
+    }
+
+    private double timeMs(String what, int reps, Runnable op) {
+        op.run();
+        gpu.synchronize();
+        long t = System.nanoTime();
+        for (int i = 0; i < reps; i++) op.run();
+        gpu.synchronize();
+        double ms = (System.nanoTime() - t) / 1e6 / reps;
+        System.out.printf(Locale.ROOT, "  %-52s %8.2f ms%n", what, ms);
+        return ms;
     }
 
     /** The baseline's prompt: 4 text tokens, the image's 576, then 12 more text tokens. */
