@@ -72,7 +72,8 @@ static void test_norms() {
 
     auto res = rounded(randn(rows * d)), add = rounded(randn(rows * d));
     auto resb = tobf(res), addb = tobf(add);
-    emu::launch(dim3(rows), dim3(64), [&] { add_rms_norm(resb.data(), out.data(), addb.data(), gb.data(), d, 1e-6f); });
+    auto resb0 = resb;
+    emu::launch(dim3(rows), dim3(64), [&] { add_rms_norm(resb.data(), out.data(), addb.data(), gb.data(), d, 1e-6f, 0); });
     std::vector<double> refRes(rows * d);
     for (int r = 0; r < rows; r++) {
         double ss = 0;
@@ -85,6 +86,11 @@ static void test_norms() {
     }
     check("add_rms_norm residual", fromb(resb), refRes, 1e-2);
     check("add_rms_norm out", fromb(out), ref, 1e-2);
+    // the 16-byte path: 200 = 25 chunks of 8, 32 threads hold one or two chunks each
+    auto out2 = out;
+    emu::launch(dim3(rows), dim3(32), [&] { add_rms_norm(resb0.data(), out2.data(), addb.data(), gb.data(), d, 1e-6f, 1); });
+    check("add_rms_norm residual (16-byte)", fromb(resb0), refRes, 1e-2);
+    check("add_rms_norm out (16-byte)", fromb(out2), ref, 1e-2);
 
     emu::launch(dim3(rows), dim3(64), [&] { layer_norm(out.data(), xb.data(), gb.data(), bb.data(), d, 1e-5f); });
     for (int r = 0; r < rows; r++) {

@@ -20,7 +20,10 @@ final class NormKernels {
     }
 
     void addRmsNorm(long residual, long out, long x, long gamma, int rows, int d, float eps) {
-        dev.launch("add_rms_norm", rows, 1, 1, threadsFor(d), 1, 1, residual, out, x, gamma, d, f(eps));
+        // 16-byte path: a thread per 8 elements (up to 1024 threads of at most 4 chunks), the row held in registers
+        boolean vec = d % 8 == 0 && d <= 4 * 8 * 1024 && ElementwiseKernels.vec(residual, out, x, gamma) == 1;
+        int threads = vec ? Math.min(1024, Math.max(32, (d / 8 + 31) / 32 * 32)) : threadsFor(d);
+        dev.launch("add_rms_norm", rows, 1, 1, threads, 1, 1, residual, out, x, gamma, d, f(eps), vec ? 1 : 0);
     }
 
     void layerNorm(long out, long x, long gamma, long beta, int rows, int d, float eps) {
