@@ -360,6 +360,12 @@ public final class GpuBenchmark {
 
     /** {@code streams} requests submitted at once to the continuous-batching engine; wall time to the last token. */
     private void streams(int streams, Path tokenizerDir) throws IOException, InterruptedException {
+        try {
+            Class.forName("ai.djl.huggingface.tokenizers.HuggingFaceTokenizer");
+        } catch (ClassNotFoundException e) {
+            System.out.println(streams + "-stream DecoderEngine benchmark skipped: no tokenizer library in this bundle (bundle.sh --no-tokenizer)");
+            return;
+        }
         int[] ids = prompt();
         Tensor emb = embed(images(1));
         float[] embeddings = gpu.download(emb);
