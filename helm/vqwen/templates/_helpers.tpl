@@ -1,6 +1,6 @@
 {{/*
-Names and labels. A component is one of the values keys gateway, vision, projector, decoder; its module (and image
-and app.kubernetes.io/component label) is the Maven module that builds it.
+Names and labels. A component is one of the values keys gateway, vision, projector, decoder, captionWorker; its
+module (and image and app.kubernetes.io/component label) is the Maven module that builds it.
 */}}
 
 {{- define "vqwen.name" -}}
@@ -20,22 +20,49 @@ and app.kubernetes.io/component label) is the Maven module that builds it.
 {{- end }}
 {{- end }}
 
+{{/* The components this release deploys: the mesh, and the caption worker when it is on and Kafka is configured. */}}
 {{- define "vqwen.components" -}}
-{{- list "gateway" "vision" "projector" "decoder" | toJson }}
+{{- $c := list "gateway" "vision" "projector" "decoder" }}
+{{- if include "vqwen.workerEnabled" . }}
+{{- $c = append $c "captionWorker" }}
+{{- end }}
+{{- $c | toJson }}
 {{- end }}
 
+{{/* The caption worker needs Kafka: without it the worker is not deployed and the gateway's /v1/jobs answers 503. */}}
+{{- define "vqwen.workerEnabled" -}}
+{{- if and .Values.captionWorker.enabled (include "vqwen.kafkaBootstrapServers" .) }}true{{- end }}
+{{- end }}
+
+{{/* The model services behind the gateway, each serving gRPC on its own port. */}}
 {{- define "vqwen.grpcComponents" -}}
 {{- list "vision" "projector" "decoder" | toJson }}
 {{- end }}
 
-{{/* The Maven module (and image name) of a component. */}}
-{{- define "vqwen.module" -}}
-{{- get (dict "gateway" "gateway" "vision" "vision-service" "projector" "projector-service" "decoder" "decoder-service") . }}
+{{/*
+The gRPC clients each component declares in its application.properties (quarkus.grpc.clients.<name>.*), by the
+component they dial: the gateway calls all three model services; the projector and decoder ask their upstream peer
+for Info at startup; the caption worker's client "chat" is the gateway's public ChatService.
+*/}}
+{{- define "vqwen.grpcClients" -}}
+{{- $peers := dict "gateway" (dict "vision" "vision" "projector" "projector" "decoder" "decoder") "vision" (dict) "projector" (dict "vision" "vision") "decoder" (dict "projector" "projector") "captionWorker" (dict "chat" "gateway") }}
+{{- get $peers . | toJson }}
 {{- end }}
 
-{{/* Resource name of a component: dict "root" $ "c" "vision". */}}
+{{/* The Maven module (and image name) of a component. */}}
+{{- define "vqwen.module" -}}
+{{- get (dict "gateway" "gateway" "vision" "vision-service" "projector" "projector-service" "decoder" "decoder-service" "captionWorker" "caption-worker") . }}
+{{- end }}
+
+{{/* Whether a component reads the model (vqwen.model): everything but the caption worker, which only talks to the gateway. */}}
+{{- define "vqwen.usesModel" -}}
+{{- if ne . "captionWorker" }}true{{- end }}
+{{- end }}
+
+{{/* Resource name of a component: dict "root" $ "c" "vision". Values keys are camelCase, resource names DNS labels. */}}
 {{- define "vqwen.componentName" -}}
-{{- printf "%s-%s" (include "vqwen.fullname" .root | trunc 52 | trimSuffix "-") .c }}
+{{- $suffix := get (dict "captionWorker" "caption-worker") .c | default .c }}
+{{- printf "%s-%s" (include "vqwen.fullname" .root | trunc 48 | trimSuffix "-") $suffix }}
 {{- end }}
 
 {{/* Fully qualified name of a component's Service, as the gRPC clients dial it. */}}
@@ -73,6 +100,17 @@ app.kubernetes.io/component: {{ include "vqwen.module" .c }}
 {{- default (include "vqwen.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
 {{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* A component's ServiceAccount: dict "root" $ "c" <key>. The worker has its own, so that a cloud identity for a
+managed Kafka (IRSA, Workload Identity) can be bound to it alone. */}}
+{{- define "vqwen.componentServiceAccountName" -}}
+{{- $sa := .root.Values.captionWorker.serviceAccount }}
+{{- if and (eq .c "captionWorker") .root.Values.serviceAccount.create $sa.create }}
+{{- default (include "vqwen.componentName" .) $sa.name }}
+{{- else }}
+{{- include "vqwen.serviceAccountName" .root }}
 {{- end }}
 {{- end }}
 
@@ -147,6 +185,14 @@ app.kubernetes.io/component: {{ include "vqwen.module" .c }}
 {{- end }}
 {{- if and $v.backend (not (has $v.backend (list "cpu" "cuda"))) }}
 {{- fail (printf "%s.backend is %q; expected cpu or cuda" $c $v.backend) }}
+{{- end }}
+{{- end }}
+{{- if include "vqwen.workerEnabled" . }}
+{{- $w := .Values.captionWorker }}
+{{- $most := ternary (int $w.autoscaling.maxReplicas) (int $w.replicaCount) $w.autoscaling.enabled }}
+{{- $partitions := int .Values.kafka.topics.requests.partitions }}
+{{- if gt $most $partitions }}
+{{- fail (printf "captionWorker may run %d replicas but kafka.topics.requests has %d partitions: one consumer group gives each partition to one replica, so %d replicas would sit idle" $most $partitions (sub $most $partitions)) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.grpc.tls.certManager.enabled (not .Values.grpc.tls.certManager.issuerRef.name) }}

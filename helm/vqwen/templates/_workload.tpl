@@ -1,14 +1,18 @@
 {{/*
-Pieces of the four Deployments. Each takes dict "root" $ "c" <component key>.
+Pieces of the Deployments. Each takes dict "root" $ "c" <component key>.
 */}}
 
-{{/* Environment shared by all services: model, drain, the gRPC clients of the mesh and their TLS. */}}
+{{/*
+Environment every component gets, each key one its service declares (helm-tests checks them against the sources):
+JVM options, the model, the drain, and the gRPC clients the service has, pointed at the Services of the release.
+*/}}
 {{- define "vqwen.commonEnv" -}}
 {{- $root := .root }}
 {{- $v := index $root.Values .c }}
 {{- $m := $root.Values.model }}
 - name: JAVA_OPTS
   value: {{ trim (printf "%s %s" (default "" $root.Values.jvmOptions) (default "" $v.jvmOptions)) | quote }}
+{{- if include "vqwen.usesModel" .c }}
 - name: VQWEN_MODEL
   value: {{ ternary (printf "%s/%s" (trimSuffix "/" $m.mountPath) (trimPrefix "/" $m.path)) $m.id (not (empty $m.path)) | quote }}
 {{- if and $m.id (ne $m.source "none") }}
@@ -18,20 +22,26 @@ Pieces of the four Deployments. Each takes dict "root" $ "c" <component key>.
 - name: HF_HUB_OFFLINE
   value: "1"
 {{- end }}
-- name: VQWEN_SHUTDOWN_DRAIN_SECONDS
-  value: {{ $root.Values.shutdown.drainSeconds | quote }}
-{{- range $peer := include "vqwen.grpcComponents" $root | fromJsonArray }}
+{{- end }}
+{{- include "vqwen.drainEnv" . }}
+{{- range $client, $peer := include "vqwen.grpcClients" .c | fromJson }}
 {{- $pv := index $root.Values $peer }}
-{{- $P := upper $peer }}
+{{- $P := upper $client }}
+{{- $gw := eq $peer "gateway" }}
 - name: QUARKUS_GRPC_CLIENTS_{{ $P }}_HOST
+  {{- if $gw }}
+  value: {{ include "vqwen.serviceHost" (dict "root" $root "c" "gateway-mesh") | quote }}
+  {{- else }}
   value: {{ include "vqwen.serviceHost" (dict "root" $root "c" $peer) | quote }}
+  {{- end }}
 - name: QUARKUS_GRPC_CLIENTS_{{ $P }}_PORT
   value: {{ $pv.ports.grpc | quote }}
 {{- if $root.Values.grpc.headless }}
 - name: QUARKUS_GRPC_CLIENTS_{{ $P }}_LOAD_BALANCING_POLICY
   value: {{ $root.Values.grpc.loadBalancingPolicy | quote }}
 {{- end }}
-{{- if $root.Values.grpc.tls.enabled }}
+{{- /* The gateway's public gRPC is not part of grpc.tls (outside clients reach it through the ingress or LB). */}}
+{{- if and $root.Values.grpc.tls.enabled (not $gw) }}
 - name: QUARKUS_GRPC_CLIENTS_{{ $P }}_PLAIN_TEXT
   value: "false"
 - name: QUARKUS_GRPC_CLIENTS_{{ $P }}_SSL_TRUST_STORE
@@ -43,6 +53,39 @@ Pieces of the four Deployments. Each takes dict "root" $ "c" <component key>.
   value: /etc/vqwen/grpc-tls/tls.key
 {{- end }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+shutdown.drainSeconds in each service's own setting: the model services drain in Quarkus's pre-shutdown
+(vqwen.shutdown.drain-seconds), the gateway has only Quarkus's graceful shutdown (quarkus.shutdown.timeout), and the
+worker gives running jobs vqwen.worker.drain-timeout before it releases them for redelivery.
+*/}}
+{{- define "vqwen.drainEnv" -}}
+{{- $drain := int .root.Values.shutdown.drainSeconds }}
+{{- if eq .c "gateway" }}
+- name: QUARKUS_SHUTDOWN_TIMEOUT
+  value: {{ printf "%ds" $drain | quote }}
+{{- else if eq .c "captionWorker" }}
+- name: VQWEN_WORKER_DRAIN_TIMEOUT
+  value: {{ printf "%ds" $drain | quote }}
+{{- else }}
+- name: VQWEN_SHUTDOWN_DRAIN_SECONDS
+  value: {{ $drain | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Whether a component's pods need the gRPC TLS Secret: a model service's server, or a client of one. */}}
+{{- define "vqwen.needsGrpcTls" -}}
+{{- $root := .root }}
+{{- if $root.Values.grpc.tls.enabled }}
+{{- $tls := has .c (include "vqwen.grpcComponents" $root | fromJsonArray) }}
+{{- range $client, $peer := include "vqwen.grpcClients" .c | fromJson }}
+{{- if has $peer (include "vqwen.grpcComponents" $root | fromJsonArray) }}
+{{- $tls = true }}
+{{- end }}
+{{- end }}
+{{- if $tls }}true{{- end }}
 {{- end }}
 {{- end }}
 
@@ -155,6 +198,8 @@ livenessProbe:
 {{- $pool := index $root.Values.pools $v.pool }}
 {{- $m := $root.Values.model }}
 {{- $isGrpcService := has $c (include "vqwen.grpcComponents" $root | fromJsonArray) }}
+{{- $usesModel := include "vqwen.usesModel" $c }}
+{{- $tls := include "vqwen.needsGrpcTls" . }}
 {{- $config := include "vqwen.componentConfig" . | fromJson }}
 apiVersion: apps/v1
 kind: Deployment
@@ -198,7 +243,7 @@ spec:
         {{- end }}
       {{- end }}
     spec:
-      serviceAccountName: {{ include "vqwen.serviceAccountName" $root }}
+      serviceAccountName: {{ include "vqwen.componentServiceAccountName" . }}
       automountServiceAccountToken: {{ $root.Values.automountServiceAccountToken }}
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:
@@ -227,7 +272,7 @@ spec:
           labelSelector:
             matchLabels:
               {{- include "vqwen.componentSelectorLabels" . | nindent 14 }}
-      {{- if eq $m.source "pull" }}
+      {{- if and $usesModel (eq $m.source "pull") }}
       initContainers:
         {{- include "vqwen.pullInitContainer" . | trim | nindent 8 }}
       {{- end }}
@@ -237,7 +282,9 @@ spec:
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
           ports:
             - {name: http, containerPort: {{ $v.ports.http }}, protocol: TCP}
-            - {name: grpc, containerPort: {{ $v.ports.grpc }}, protocol: TCP}
+            {{- with $v.ports.grpc }}
+            - {name: grpc, containerPort: {{ . }}, protocol: TCP}
+            {{- end }}
           env:
             {{- include "vqwen.commonEnv" . | trim | nindent 12 }}
             {{- if $v.backend }}
@@ -263,6 +310,9 @@ spec:
             {{- if eq $c "gateway" }}
             {{- include "vqwen.gatewayEnv" $root | trim | nindent 12 }}
             {{- end }}
+            {{- if eq $c "captionWorker" }}
+            {{- include "vqwen.workerEnv" $root | trim | nindent 12 }}
+            {{- end }}
             {{- with $v.env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -286,34 +336,36 @@ spec:
           {{- include "vqwen.probes" . | trim | nindent 10 }}
           volumeMounts:
             - {name: tmp, mountPath: /tmp}
-            {{- if ne $m.source "none" }}
+            {{- if and $usesModel (ne $m.source "none") }}
             - {name: models, mountPath: {{ $m.mountPath }}, readOnly: true}
             {{- end }}
             {{- if $config }}
             - {name: config, mountPath: /deployments/config, readOnly: true}
             {{- end }}
-            {{- if $root.Values.grpc.tls.enabled }}
+            {{- if $tls }}
             - {name: grpc-tls, mountPath: /etc/vqwen/grpc-tls, readOnly: true}
             {{- end }}
       volumes:
         - name: tmp
           emptyDir: {}
+        {{- if $usesModel }}
         {{- with include "vqwen.modelVolume" $root | trim }}
         {{- . | nindent 8 }}
+        {{- end }}
         {{- end }}
         {{- if $config }}
         - name: config
           configMap:
             name: {{ include "vqwen.componentName" . }}-config
         {{- end }}
-        {{- if $root.Values.grpc.tls.enabled }}
+        {{- if $tls }}
         - name: grpc-tls
           secret:
             secretName: {{ include "vqwen.grpcTlsSecretName" $root }}
         {{- end }}
 {{- end }}
 
-{{/* The gateway's API keys and Kafka wiring. */}}
+{{/* The gateway's API keys and where it forwards the job API (vqwen.gateway.jobs-url). */}}
 {{- define "vqwen.gatewayEnv" -}}
 {{- if include "vqwen.apiKeysEnabled" . }}
 - name: VQWEN_API_KEYS
@@ -322,26 +374,51 @@ spec:
       name: {{ include "vqwen.apiKeysSecretName" . }}
       key: api-keys
 {{- end }}
-{{- with include "vqwen.kafkaBootstrapServers" . }}
-- name: KAFKA_BOOTSTRAP_SERVERS
-  value: {{ . | quote }}
+{{- if include "vqwen.workerEnabled" . }}
+# POST /v1/jobs and GET /v1/jobs/{id} go on, after the key check, to the worker's Service.
+- name: VQWEN_GATEWAY_JOBS_URL
+  value: {{ printf "http://%s:%d" (include "vqwen.serviceHost" (dict "root" . "c" "captionWorker")) (int .Values.captionWorker.service.port) | quote }}
 {{- end }}
-- name: VQWEN_KAFKA_TOPIC_REQUESTS
-  value: {{ .Values.kafka.topics.requests.name | quote }}
-- name: VQWEN_KAFKA_TOPIC_RESULTS
-  value: {{ .Values.kafka.topics.results.name | quote }}
-- name: VQWEN_KAFKA_TOPIC_DLQ
-  value: {{ .Values.kafka.topics.dlq.name | quote }}
 {{- end }}
 
-{{/* Quarkus properties of a component as JSON: its own config over the global one, and for the gateway the Kafka
-client settings. */}}
+{{/* The caption worker's Kafka wiring, its share of the decoder and its key for the gateway's chat. */}}
+{{- define "vqwen.workerEnv" -}}
+{{- $k := .Values.kafka }}
+{{- $w := .Values.captionWorker }}
+- name: KAFKA_BOOTSTRAP_SERVERS
+  value: {{ include "vqwen.kafkaBootstrapServers" . | quote }}
+- name: VQWEN_KAFKA_TOPIC_REQUESTS
+  value: {{ $k.topics.requests.name | quote }}
+- name: VQWEN_KAFKA_TOPIC_RESULTS
+  value: {{ $k.topics.results.name | quote }}
+- name: VQWEN_KAFKA_TOPIC_DLQ
+  value: {{ $k.topics.dlq.name | quote }}
+- name: VQWEN_KAFKA_GROUP_ID
+  value: {{ $k.groupId | quote }}
+# For topics the worker creates itself (an existing topic, e.g. a Strimzi KafkaTopic, keeps its own settings).
+- name: VQWEN_KAFKA_PARTITIONS
+  value: {{ $k.topics.requests.partitions | quote }}
+- name: VQWEN_KAFKA_MAX_MESSAGE_BYTES
+  value: {{ int64 $k.maxMessageBytes | quote }}
+- name: VQWEN_WORKER_MAX_IN_FLIGHT
+  value: {{ $w.maxInFlight | quote }}
+{{- if include "vqwen.apiKeysEnabled" . }}
+- name: VQWEN_WORKER_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "vqwen.apiKeysSecretName" . }}
+      key: worker-api-key
+{{- end }}
+{{- end }}
+
+{{/* Quarkus properties of a component as JSON: its own config over the global one, and for the caption worker the
+Kafka client settings (kafka.<key>, which the worker hands to every Kafka client that knows the key). */}}
 {{- define "vqwen.componentConfig" -}}
 {{- $root := .root }}
 {{- $v := index $root.Values .c }}
 {{- $config := merge (dict) (default (dict) $v.config) (default (dict) $root.Values.config) }}
-{{- if eq .c "gateway" }}
-{{- range $k, $val := merge (dict) (default (dict) $root.Values.kafka.properties) (default (dict) $root.Values.kafka.consumer) }}
+{{- if eq .c "captionWorker" }}
+{{- range $k, $val := default (dict) $root.Values.kafka.properties }}
 {{- if not (hasKey $config (printf "kafka.%s" $k)) }}
 {{- $_ := set $config (printf "kafka.%s" $k) $val }}
 {{- end }}

@@ -96,11 +96,15 @@ final class Helm {
         return run(args);
     }
 
-    Result lint(Path valuesFile) {
+    Result lint(Path valuesFile, String... sets) {
         List<String> args = new ArrayList<>(List.of("lint", "--strict", CHART.toString(), "--namespace", NAMESPACE));
         if (valuesFile != null) {
             args.add("--values");
             args.add(valuesFile.toString());
+        }
+        for (String s : sets) {
+            args.add("--set");
+            args.add(s);
         }
         return run(args);
     }

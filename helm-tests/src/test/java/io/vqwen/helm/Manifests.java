@@ -63,6 +63,11 @@ final class Manifests {
         return found.getFirst();
     }
 
+    /** Whether a Deployment's pods carry app.kubernetes.io/component=module. */
+    boolean hasDeployment(String module) {
+        return ofKind("Deployment").stream().anyMatch(d -> module.equals(podLabels(d).get("app.kubernetes.io/component")));
+    }
+
     static JsonNode podSpec(JsonNode deployment) {
         return deployment.path("spec").path("template").path("spec");
     }
@@ -122,10 +127,25 @@ final class Manifests {
 
     /** The chart's values as Helm merges them: values.yaml, then the -f file (maps merge, lists replace). */
     static JsonNode values(Path overlay) {
+        return values(overlay, List.of());
+    }
+
+    /** values(overlay), then --set key.path=value overrides (plain dotted keys; values kept as strings). */
+    static JsonNode values(Path overlay, List<String> sets) {
         try {
             JsonNode merged = YAML.readTree(Helm.CHART.resolve("values.yaml").toFile());
             if (overlay != null) {
                 merge((ObjectNode) merged, YAML.readTree(overlay.toFile()));
+            }
+            for (String set : sets) {
+                String[] kv = set.split("=", 2);
+                String[] path = kv[0].split("\\.");
+                ObjectNode node = (ObjectNode) merged;
+                for (int i = 0; i < path.length - 1; i++) {
+                    node = node.has(path[i]) && node.get(path[i]).isObject()
+                            ? (ObjectNode) node.get(path[i]) : node.putObject(path[i]);
+                }
+                node.put(path[path.length - 1], kv[1]);
             }
             return merged;
         } catch (IOException e) {

@@ -20,6 +20,7 @@ record ServiceConfig(
         String module,
         Path source, // null when the module has no application.properties yet
         int httpPort,
+        boolean separateGrpcServer, // false: gRPC (if the service has any) shares the HTTP port
         int grpcPort,
         int healthPort,
         String startedPath,
@@ -31,7 +32,7 @@ record ServiceConfig(
     static ServiceConfig load(Path repo, String module, int conventionalHttpPort, int conventionalGrpcPort) {
         Path file = repo.resolve(module).resolve("src/main/resources/application.properties");
         if (!Files.isRegularFile(file)) {
-            return new ServiceConfig(module, null, conventionalHttpPort, conventionalGrpcPort, conventionalHttpPort,
+            return new ServiceConfig(module, null, conventionalHttpPort, true, conventionalGrpcPort, conventionalHttpPort,
                     "/q/health/started", "/q/health/ready", "/q/health/live", "/q/metrics", Set.of());
         }
         Properties p = new Properties();
@@ -65,7 +66,7 @@ record ServiceConfig(
                 clients.add(m.group(1));
             }
         }
-        return new ServiceConfig(module, file, http, grpc, healthPort,
+        return new ServiceConfig(module, file, http, separateGrpc, grpc, healthPort,
                 resolve(health, c.get("quarkus.smallrye-health.startup-path", "started")),
                 resolve(health, c.get("quarkus.smallrye-health.readiness-path", "ready")),
                 resolve(health, c.get("quarkus.smallrye-health.liveness-path", "live")),
