@@ -459,8 +459,11 @@ public final class JobConsumer implements AutoCloseable {
             Fault fault;
             JobError error;
             try {
+                long call = System.nanoTime();
                 Chat.Outcome o = chat.run(run.job.chatBody(), run.cancel);
-                return write(run, completed(run, o, attempts, start), End.COMPLETED, start);
+                ObjectNode result = completed(run, o, attempts, start);
+                ((ObjectNode) result.get("job")).put("chat_ms", Math.round((System.nanoTime() - call) / 1e3) / 1e3);
+                return write(run, result, End.COMPLETED, start);
             } catch (Chat.Failure f) {
                 fault = Fault.of(f.code());
                 error = f.error();
