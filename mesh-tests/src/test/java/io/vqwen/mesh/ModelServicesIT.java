@@ -90,6 +90,7 @@ class ModelServicesIT {
         assertEquals(DType.F32, r.getFeatures().getDtype());
         double err = Golden.relL2(TensorCodec.decode(r.getFeatures(), "features", 64), Golden.floats("vision_features"));
         assertTrue(err <= 1e-4, "vision_features rel L2 " + err);
+        System.out.printf("vision over gRPC: vision_features rel L2 %.2e%n", err);
         assertTrue(r.getEncodeMs() > 0 && r.getPreprocessMs() > 0, "timings " + r.getPreprocessMs() + " / " + r.getEncodeMs());
 
         EncodeResponse bf16 = vision.encode(EncodeRequest.newBuilder().setImage(ByteString.copyFrom(Golden.file("image.png")))
@@ -97,6 +98,7 @@ class ModelServicesIT {
         assertEquals(576 * 64 * 2, bf16.getFeatures().getData().size());
         double errBf16 = Golden.relL2(TensorCodec.decode(bf16.getFeatures(), "features", 64), Golden.floats("vision_features"));
         assertTrue(errBf16 <= 4e-3, "bf16 features rel L2 " + errBf16);
+        System.out.printf("vision over gRPC, bf16 on the wire: rel L2 %.2e%n", errBf16);
     }
 
     @Test
@@ -106,6 +108,7 @@ class ModelServicesIT {
         assertEquals(List.of(576L, 32L), r.getEmbeddings().getShapeList());
         double err = Golden.relL2(TensorCodec.decode(r.getEmbeddings(), "embeddings", 32), Golden.floats("projected"));
         assertTrue(err <= 1e-4, "projected rel L2 " + err);
+        System.out.printf("projector over gRPC: projected rel L2 %.2e%n", err);
     }
 
     @Test
@@ -138,6 +141,7 @@ class ModelServicesIT {
             }
         }
         assertTrue(worst <= 1e-4, "worst top-20 logprob difference " + worst);
+        System.out.printf("decoder over gRPC: 24 greedy ids exact, worst top-20 logprob difference %.2e%n", worst);
     }
 
     /** image.png and image2.png through vision -> projector -> decoder, as the gateway chains them. */
