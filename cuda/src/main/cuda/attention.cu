@@ -312,11 +312,12 @@ PREFILL_KERNEL(64)
 PREFILL_KERNEL(128)
 
 // dense_flash_attn_hd<D>: CLIP's bidirectional attention, flash style on the tensor cores (mma.sync m16n8k16,
-// bf16 in, float32 accumulate). grid (ceil(seq / 64), batch * heads), 128 threads: each warp owns 16 query rows,
+// bf16 in, float32 accumulate). grid (ceil(seq / 128), batch * heads), 256 threads: each warp owns 16 query rows,
 // keeps Q as A fragments, and for every tile of 64 keys computes S = Q K^T, the online softmax in registers, and
 // O += P V with P reused from S's accumulators as A fragments (FlashAttention-2). K and V^T tiles sit in shared
 // memory, rows padded by 16 bytes so the fragment loads of a warp hit 32 different banks.
-#define FA_ROWS 64
+#define FA_ROWS 128
+#define FA_THREADS 256
 #define FA_KEYS 64
 
 template <int HD>
@@ -350,17 +351,24 @@ __device__ __forceinline__ void dense_flash_attn(bf16* out, const bf16* __restri
 
     for (int k0 = 0; k0 < seq; k0 += FA_KEYS) {
         __syncthreads();  // the previous tiles are no longer read
-        for (int i = threadIdx.x; i < FA_KEYS * (HD / 8); i += blockDim.x) {
-            const int j = i / (HD / 8), c = (i % (HD / 8)) * 8, key = k0 + j;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+        // K rows as they are; V transposed, two keys at a time so each store is one 32-bit (key, key + 1) pair.
+        for (int i = threadIdx.x; i < (FA_KEYS / 2) * (HD / 8); i += blockDim.x) {
+            const int j = 2 * (i / (HD / 8)), c = (i % (HD / 8)) * 8, key = k0 + j;
+            uint4 ka = make_uint4(0, 0, 0, 0), kb = ka, va = ka, vb = ka;
             if (key < seq) {
-                kv = *reinterpret_cast<const uint4*>(k + base + (size_t)key * width + c);
-                vv = *reinterpret_cast<const uint4*>(v + base + (size_t)key * width + c);
+                ka = *reinterpret_cast<const uint4*>(k + base + (size_t)key * width + c);
+                va = *reinterpret_cast<const uint4*>(v + base + (size_t)key * width + c);
             }
-            *reinterpret_cast<uint4*>(&ks[j][c]) = kv;
-            const bf16* ve = reinterpret_cast<const bf16*>(&vv);
+            if (key + 1 < seq) {
+                kb = *reinterpret_cast<const uint4*>(k + base + (size_t)(key + 1) * width + c);
+                vb = *reinterpret_cast<const uint4*>(v + base + (size_t)(key + 1) * width + c);
+            }
+            *reinterpret_cast<uint4*>(&ks[j][c]) = ka;
+            *reinterpret_cast<uint4*>(&ks[j + 1][c]) = kb;
+            const unsigned short* ea = reinterpret_cast<const unsigned short*>(&va);
+            const unsigned short* eb = reinterpret_cast<const unsigned short*>(&vb);
 #pragma unroll
-            for (int e = 0; e < 8; e++) vt[c + e][j] = ve[e];
+            for (int e = 0; e < 8; e++) *reinterpret_cast<uint32_t*>(&vt[c + e][j]) = (uint32_t)ea[e] | ((uint32_t)eb[e] << 16);
         }
         __syncthreads();
 
@@ -436,7 +444,7 @@ __device__ __forceinline__ void dense_flash_attn(bf16* out, const bf16* __restri
 }
 
 #define DENSE_FLASH_KERNEL(HD)                                                                                      \
-    extern "C" __global__ void __launch_bounds__(128)                                                               \
+    extern "C" __global__ void __launch_bounds__(FA_THREADS)                                                        \
         dense_flash_attn_hd##HD(bf16* out, const bf16* q, const bf16* k, const bf16* v, int seq, int heads, float scale) { \
         dense_flash_attn<HD>(out, q, k, v, seq, heads, scale);                                                      \
     }

@@ -113,44 +113,41 @@ __device__ __forceinline__ void gemv_row(OutT* __restrict__ out, const bf16* __r
     }
 }
 
+// Rows are dealt to warps grid-stride: the launcher sizes the grid to the GPU, so every multiprocessor streams
+// the same share of the weights (with one block per 8 rows, a 2560-row matrix left some SMs 3 blocks, others 2).
+#define FOR_EACH_ROW(total) \
+    for (int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5); row < (total); row += gridDim.x * GEMV_WARPS)
+
 template <int N, typename OutT>
 __device__ __forceinline__ void gemv(OutT* out, const bf16* x, const bf16* w, const bf16* bias, int m, int k) {
-    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (row < m) gemv_row<N, OutT>(out, x, w, bias, m, k, row);
+    FOR_EACH_ROW(m) gemv_row<N, OutT>(out, x, w, bias, m, k, row);
 }
 
 // Rows [0, m0) of w0 -> o0, the next m1 of w1 -> o1, the next m2 of w2 -> o2.
 template <int N>
 __device__ __forceinline__ void gemv3(bf16* o0, const bf16* w0, int m0, bf16* o1, const bf16* w1, int m1,
                                       bf16* o2, const bf16* w2, int m2, const bf16* x, int k) {
-    int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (row < m0) {
-        gemv_row<N, bf16>(o0, x, w0, nullptr, m0, k, row);
-        return;
+    FOR_EACH_ROW(m0 + m1 + m2) {
+        if (row < m0) gemv_row<N, bf16>(o0, x, w0, nullptr, m0, k, row);
+        else if (row < m0 + m1) gemv_row<N, bf16>(o1, x, w1, nullptr, m1, k, row - m0);
+        else gemv_row<N, bf16>(o2, x, w2, nullptr, m2, k, row - m0 - m1);
     }
-    row -= m0;
-    if (row < m1) {
-        gemv_row<N, bf16>(o1, x, w1, nullptr, m1, k, row);
-        return;
-    }
-    row -= m1;
-    if (row < m2) gemv_row<N, bf16>(o2, x, w2, nullptr, m2, k, row);
 }
 
 template <int N>
 __device__ __forceinline__ void gemv_swiglu(bf16* out, const bf16* x, const bf16* gate, const bf16* up, int m, int k) {
-    const int row = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (row >= m) return;
-    float g[N], u[N];
+    FOR_EACH_ROW(m) {
+        float g[N], u[N];
 #pragma unroll
-    for (int i = 0; i < N; i++) g[i] = u[i] = 0.f;
-    dot_row2<N>(gate + (size_t)row * k, up + (size_t)row * k, x, k, g, u);
-    const int lane = threadIdx.x & 31;
+        for (int i = 0; i < N; i++) g[i] = u[i] = 0.f;
+        dot_row2<N>(gate + (size_t)row * k, up + (size_t)row * k, x, k, g, u);
+        const int lane = threadIdx.x & 31;
 #pragma unroll
-    for (int i = 0; i < N; i++) {
-        const float gs = warp_sum(g[i]);
-        const float us = warp_sum(u[i]);
-        if (lane == i) out[(size_t)i * m + row] = from_f<bf16>(silu(gs) * us);
+        for (int i = 0; i < N; i++) {
+            const float gs = warp_sum(g[i]);
+            const float us = warp_sum(u[i]);
+            if (lane == i) out[(size_t)i * m + row] = from_f<bf16>(silu(gs) * us);
+        }
     }
 }
 

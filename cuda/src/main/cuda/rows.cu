@@ -39,15 +39,15 @@ extern "C" __global__ void write_kv(bf16* kcache, bf16* vcache, const bf16* k, c
     copy_row(vcache + (size_t)slot * width, v + (size_t)i * width, width, vec);
 }
 
-// CLIP's patch embedding input: images (batch, C, size, size) float32 -> rows (batch * side^2, C * p * p) bf16, each
-// patch flattened in (channel, row, col) order like the Conv2d weight. grid (side^2, batch).
-extern "C" __global__ void patchify(bf16* out, const float* images, int channels, int size, int p) {
+// CLIP's patch embedding input: images (batch, C, size, size) bf16 -> rows (batch * side^2, C * p * p), each patch
+// flattened in (channel, row, col) order like the Conv2d weight. grid (side^2, batch).
+extern "C" __global__ void patchify(bf16* out, const bf16* images, int channels, int size, int p) {
     const int side = size / p, patch = blockIdx.x, b = blockIdx.y;
     const int py = patch / side, px = patch % side, len = channels * p * p;
-    const float* img = images + (size_t)b * channels * size * size;
+    const bf16* img = images + (size_t)b * channels * size * size;
     bf16* o = out + ((size_t)b * side * side + patch) * len;
     for (int i = threadIdx.x; i < len; i += blockDim.x) {
         const int c = i / (p * p), ky = (i / p) % p, kx = i % p;
-        o[i] = from_f<bf16>(img[((size_t)c * size + py * p + ky) * size + px * p + kx]);
+        o[i] = img[((size_t)c * size + py * p + ky) * size + px * p + kx];
     }
 }

@@ -42,7 +42,7 @@ final class AttentionKernels {
     }
 
     void denseFlash(long out, long q, long k, long v, int batch, int seq, int heads, int headDim) {
-        dev.launch("dense_flash_attn_hd" + headDim, (seq + 63) / 64, batch * heads, 1, 128, 1, 1, out, q, k, v, seq, heads,
+        dev.launch("dense_flash_attn_hd" + headDim, (seq + 127) / 128, batch * heads, 1, 256, 1, 1, out, q, k, v, seq, heads,
                 f((float) (1.0 / Math.sqrt(headDim))));
     }
 

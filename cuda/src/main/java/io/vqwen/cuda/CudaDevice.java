@@ -19,6 +19,12 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemAllocHost;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
@@ -36,6 +42,7 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
@@ -58,6 +65,49 @@ final class CudaDevice implements AutoCloseable {
     static final class Stream extends CUstream {
         long handle() {
             return getNativePointer();
+        }
+    }
+
+    /** Page-locked host memory: host-to-device copies from it run at full link speed and truly asynchronously. */
+    static final class HostPtr extends Pointer {
+        long address() {
+            return getNativePointer();
+        }
+    }
+
+    /** A growable page-locked staging buffer; {@link #stage} waits until the copy that last read it has run. */
+    final class Staging {
+        private HostPtr ptr;
+        private MemorySegment segment = MemorySegment.NULL;
+        private final CUevent copied = new CUevent();
+
+        Staging() {
+            check(cuEventCreate(copied, 0x2 /* CU_EVENT_DISABLE_TIMING */), "cuEventCreate");
+            check(cuEventRecord(copied, stream), "cuEventRecord");
+        }
+
+        /** The buffer, at least {@code bytes} long, free to overwrite. */
+        MemorySegment stage(long bytes) {
+            check(cuEventSynchronize(copied), "cuEventSynchronize(staging)");
+            if (segment.byteSize() < bytes) {
+                if (ptr != null) cuMemFreeHost(ptr);
+                ptr = new HostPtr();
+                check(cuMemAllocHost(ptr, bytes), "cuMemAllocHost(" + bytes + " bytes)");
+                segment = MemorySegment.ofAddress(ptr.address()).reinterpret(bytes);
+            }
+            return segment;
+        }
+
+        /** Copies the first {@code bytes} of the buffer to dst, asynchronously. */
+        void upload(CUdeviceptr dst, long bytes) {
+            check(cuMemcpyHtoDAsync(dst, ptr, bytes, stream), "cuMemcpyHtoDAsync(pinned, " + bytes + " bytes)");
+            check(cuEventRecord(copied, stream), "cuEventRecord");
+        }
+
+        void close() {
+            cuEventSynchronize(copied);
+            cuEventDestroy(copied);
+            if (ptr != null) cuMemFreeHost(ptr);
         }
     }
 

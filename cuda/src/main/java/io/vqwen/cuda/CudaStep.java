@@ -119,7 +119,7 @@ final class CudaStep implements StepBatch {
     int decodeSplits(int numSeqs, int numKv, int sms) {
         int want = (2 * sms + numSeqs * numKv - 1) / (numSeqs * numKv);
         if (!forGraph) want = Math.min(want, (maxContext + 31) / 32);
-        return Math.max(1, Math.min(want, 32));
+        return Math.max(1, Math.min(want, 16));
     }
 
     void release() {

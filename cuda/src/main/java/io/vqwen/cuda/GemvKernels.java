@@ -10,16 +10,19 @@ final class GemvKernels {
     private static final int WARPS = 8;
     private final CudaDevice dev;
 
+    private final int maxBlocks;
+
     GemvKernels(CudaDevice dev) {
         this.dev = dev;
+        this.maxBlocks = dev.multiprocessors * 4; // 4 blocks of 8 warps per SM; the kernels loop over the rest
     }
 
     static boolean fits(int n, int k, long... addresses) {
         return n >= 1 && n <= MAX_ROWS && k % 8 == 0 && ElementwiseKernels.vec(addresses) == 1;
     }
 
-    private static int blocks(long rows) {
-        return Math.toIntExact((rows + WARPS - 1) / WARPS);
+    private int blocks(long rows) {
+        return (int) Math.min((rows + WARPS - 1) / WARPS, maxBlocks);
     }
 
     /** out(n, m) = x(n, k) . w(m, k)^T + bias; out bf16, or float32 when f32Out. */

@@ -20,10 +20,10 @@ import java.util.List;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.function.ThrowingConsumer;
 
 /**
  * The bf16 GPU path against transformers' goldens, with the fixture README's bf16 tolerances: relative L2 <= 2e-2
@@ -41,10 +41,6 @@ class CudaGoldenTest {
         gpu = Gpu.open(true);
     }
 
-    @BeforeEach
-    void requireGpu() {
-        Gpu.require(gpu);
-    }
 
     @AfterAll
     void close() {
@@ -64,13 +60,24 @@ class CudaGoldenTest {
         return SafeTensors.open(dir.resolve("golden.safetensors"));
     }
 
+    /** One test per fixture (dynamic tests: the GPU bundle carries no junit-jupiter-params). */
+    private static java.util.stream.Stream<DynamicTest> perFixture(ThrowingConsumer<Path> test) {
+        return fixtures().stream().map(d -> DynamicTest.dynamicTest(d.getFileName().toString(), () -> {
+            Gpu.require(Gpu.current);
+            test.accept(d);
+        }));
+    }
+
     private static String name(Path dir) {
         return dir.getFileName().toString();
     }
 
-    @ParameterizedTest
-    @MethodSource("fixtures")
-    void visionFeaturesAndProjectionMatch(Path dir) throws Exception {
+    @TestFactory
+    java.util.stream.Stream<DynamicTest> visionFeaturesAndProjectionMatch() {
+        return perFixture(this::visionFeaturesAndProjectionMatchFor);
+    }
+
+    private void visionFeaturesAndProjectionMatchFor(Path dir) throws Exception {
         try (Checkpoint ckpt = Checkpoint.open(dir); SafeTensors g = golden(dir)) {
             ClipVisionModel vision = new ClipVisionModel(gpu, ckpt);
             Tensor f = vision.forward(new float[][] {g.tensor("pixel_values").toFloatArray()});
@@ -86,9 +93,12 @@ class CudaGoldenTest {
         }
     }
 
-    @ParameterizedTest
-    @MethodSource("fixtures")
-    void logitsOfTheLastEightPromptPositionsMatch(Path dir) throws Exception {
+    @TestFactory
+    java.util.stream.Stream<DynamicTest> logitsOfTheLastEightPromptPositionsMatch() {
+        return perFixture(this::logitsOfTheLastEightPromptPositionsMatchFor);
+    }
+
+    private void logitsOfTheLastEightPromptPositionsMatchFor(Path dir) throws Exception {
         try (Checkpoint ckpt = Checkpoint.open(dir); SafeTensors g = golden(dir)) {
             Qwen3Model model = new Qwen3Model(gpu, ckpt);
             int[] ids = g.tensor("input_ids").toIntArray();
@@ -146,9 +156,12 @@ class CudaGoldenTest {
         return true;
     }
 
-    @ParameterizedTest
-    @MethodSource("fixtures")
-    void greedyGenerationsMatchStepByStep(Path dir) throws Exception {
+    @TestFactory
+    java.util.stream.Stream<DynamicTest> greedyGenerationsMatchStepByStep() {
+        return perFixture(this::greedyGenerationsMatchStepByStepFor);
+    }
+
+    private void greedyGenerationsMatchStepByStepFor(Path dir) throws Exception {
         try (Checkpoint ckpt = Checkpoint.open(dir); SafeTensors g = golden(dir)) {
             Qwen3Model model = new Qwen3Model(gpu, ckpt);
             int imageToken = ckpt.config().imageTokenIndex(), hidden = model.config().hiddenSize();
@@ -175,9 +188,12 @@ class CudaGoldenTest {
     }
 
     /** The three requests decoded together (one graph for the batch) give what each gives alone. */
-    @ParameterizedTest
-    @MethodSource("fixtures")
-    void batchedDecodeMatchesTheGoldens(Path dir) throws Exception {
+    @TestFactory
+    java.util.stream.Stream<DynamicTest> batchedDecodeMatchesTheGoldens() {
+        return perFixture(this::batchedDecodeMatchesTheGoldensFor);
+    }
+
+    private void batchedDecodeMatchesTheGoldensFor(Path dir) throws Exception {
         try (Checkpoint ckpt = Checkpoint.open(dir); SafeTensors g = golden(dir)) {
             Qwen3Model model = new Qwen3Model(gpu, ckpt);
             List<Request> rs = requests(dir, ckpt, g);

@@ -19,12 +19,15 @@ final class Gpu {
 
     /** Why no GPU could be opened (null once one was). */
     static volatile String missing;
+    /** The last backend opened (null when none could be). */
+    static volatile CudaBackend current;
 
     /** Opens the device, or returns null and records why (CI has no GPU); tests then skip with {@link #require}. */
     static CudaBackend open(boolean graphs) {
         try {
             CudaBackend b = new CudaBackend(Integer.getInteger("vqwen.cuda.device", 0), graphs);
             missing = null;
+            current = b;
             return b;
         } catch (Throwable t) {
             // JCuda's link errors span several lines; the last one names what is missing (e.g. libcuda.so.1).
@@ -34,6 +37,7 @@ final class Gpu {
                         .reduce((a, b) -> b).orElse(t.toString());
             }
             System.out.println("GPU tests skipped: no CUDA device: " + missing);
+            current = null;
             return null;
         }
     }

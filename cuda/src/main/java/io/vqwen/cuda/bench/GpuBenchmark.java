@@ -86,7 +86,8 @@ public final class GpuBenchmark {
             GpuBenchmark b = new GpuBenchmark(gpu, w, Integer.parseInt(a.get("--new-tokens")));
             double copyGBs = b.copyBandwidth();
             double tflops = b.gemmRate();
-            b.attempt("decode products", b::products);
+            b.attempt("decode step parts", () -> b.decodeParts(1));
+            b.attempt("decode step parts", () -> b.decodeParts(64));
             b.attempt("vision batch 1", () -> b.vision(1, 20));
             b.attempt("vision batch 32", () -> b.vision(32, 5));
             b.attempt("vision parts", b::visionParts);
@@ -168,36 +169,58 @@ public final class GpuBenchmark {
         return t;
     }
 
-    /** The decode step's products alone at batch 1 (GEMV kernels), as bandwidth: where a step's time goes. */
-    private void products() {
+    /**
+     * One decoder layer's ops at decode time, each recorded 20 times in a CUDA graph and timed by replay (no launch
+     * gaps), with a context of 650 tokens per sequence: where a step's time goes.
+     */
+    private void decodeParts(int batch) {
         Qwen3Config t = cfg.textConfig();
-        int d = t.hiddenSize(), q = t.qWidth(), kv = t.kvWidth(), m = t.intermediateSize();
-        Tensor x = gpu.allocate(1, Math.max(m, q));
+        int d = t.hiddenSize(), q = t.qWidth(), kv = t.kvWidth(), m = t.intermediateSize(), ctx = 650, bs = 16, bps = (ctx + bs) / bs;
         Tensor[] w = {gpu.randomWeight(q, d, 3, 0f, 0.02f), gpu.randomWeight(kv, d, 4, 0f, 0.02f), gpu.randomWeight(kv, d, 5, 0f, 0.02f),
                 gpu.randomWeight(d, q, 6, 0f, 0.02f), gpu.randomWeight(m, d, 7, 0f, 0.02f), gpu.randomWeight(m, d, 8, 0f, 0.02f),
-                gpu.randomWeight(d, m, 9, 0f, 0.02f)};
-        Tensor xd = gpu.rowSlice(gpu.allocate(1, d), 0, 1), xq = gpu.allocate(1, q), xm = gpu.allocate(1, m);
-        Tensor oq = gpu.allocate(1, q), ok = gpu.allocate(1, kv), ov = gpu.allocate(1, kv), od = gpu.allocate(1, d), om = gpu.allocate(1, m), up = gpu.allocate(1, m);
-        time("q/k/v (one launch)", 2L * d * (q + 2L * kv), () -> gpu.linears(xd, new Tensor[] {w[0], w[1], w[2]}, new Tensor[] {oq, ok, ov}));
-        time("o_proj", 2L * q * d, () -> gpu.linear(od, xq, w[3], null));
-        time("gate/up + SwiGLU (one launch)", 4L * m * d, () -> gpu.gateUpSilu(om, up, xd, w[4], w[5]));
-        time("down_proj", 2L * m * d, () -> gpu.linear(od, xm, w[6], null));
-        Tensor logits = gpu.allocateLogits(1, t.vocabSize());
+                gpu.randomWeight(d, m, 9, 0f, 0.02f), gpu.randomWeight(1, t.headDim(), 13, 1f, 0.1f), gpu.randomWeight(1, t.headDim(), 14, 1f, 0.1f),
+                gpu.randomWeight(1, d, 15, 1f, 0.1f)};
+        Tensor xd = gpu.allocate(batch, d), res = gpu.allocate(batch, d), oq = gpu.allocate(batch, q), ok = gpu.allocate(batch, kv), ov = gpu.allocate(batch, kv);
+        Tensor attn = gpu.allocate(batch, q), od = gpu.allocate(batch, d), om = gpu.allocate(batch, m), up = gpu.allocate(batch, m);
+        KvCache cache = gpu.allocateKvCache(new io.vqwen.engine.backend.KvCacheSpec(1, batch * bps, bs, t.numKeyValueHeads(), t.headDim()));
+        int[] ids = new int[batch], pos = new int[batch], slots = new int[batch], qs = new int[batch + 1], lens = new int[batch], rows = new int[batch];
+        int[][] tables = new int[batch][];
+        for (int s = 0; s < batch; s++) {
+            tables[s] = table(s, bps);
+            pos[s] = ctx - 1;
+            slots[s] = tables[s][(ctx - 1) / bs] * bs + (ctx - 1) % bs;
+            qs[s] = s;
+            lens[s] = ctx;
+            rows[s] = s;
+        }
+        qs[batch] = batch;
+        var step = gpu.prepare(new BatchLayout(ids, pos, slots, qs, lens, tables, rows));
+        float eps = (float) t.rmsNormEps(), theta = (float) t.ropeTheta();
+        double total = 0;
+        System.out.printf(Locale.ROOT, "decoder layer at batch %d (context %d), each op recorded in a graph:%n", batch, ctx);
+        total += part("q/k/v projections", 2L * d * (q + 2L * kv), () -> gpu.linears(xd, new Tensor[] {w[0], w[1], w[2]}, new Tensor[] {oq, ok, ov}));
+        total += part("q/k norm + RoPE + KV write", 0, () -> gpu.qkNormRopeWriteKv(oq, ok, ov, w[7], w[8], eps, t.headDim(), theta, cache, 0, step));
+        long kvBytes = 2L * batch * ctx * kv * 2;
+        total += part("paged attention", kvBytes, () -> gpu.pagedAttention(attn, oq, cache, 0, step, t.numAttentionHeads(), t.numKeyValueHeads(), t.headDim()));
+        total += part("o_proj", 2L * q * d, () -> gpu.linear(od, attn, w[3], null));
+        total += part("residual add + RMSNorm", 0, () -> gpu.addRmsNorm(res, xd, od, w[9], eps));
+        total += part("gate/up + SwiGLU", 4L * m * d, () -> gpu.gateUpSilu(om, up, xd, w[4], w[5]));
+        total += part("down_proj", 2L * m * d, () -> gpu.linear(od, om, w[6], null));
+        total += part("residual add + RMSNorm", 0, () -> gpu.addRmsNorm(res, xd, od, w[9], eps));
+        System.out.printf(Locale.ROOT, "  one layer: %.1f us; x %d layers = %.2f ms%n", total * 1000, t.numHiddenLayers(), total * t.numHiddenLayers());
+        Tensor logits = gpu.allocateLogits(batch, t.vocabSize());
         Tensor lm = gpu.randomWeight(t.vocabSize(), d, 10, 0f, 0.02f);
-        time("lm_head (float32 logits)", 2L * t.vocabSize() * d, () -> gpu.linear(logits, xd, lm, null));
-        gpu.free(x);
+        part("lm_head (float32 logits)", 2L * t.vocabSize() * d, () -> gpu.linear(logits, xd, lm, null));
+        results.put("decode_b" + batch + "_layer_us", total * 1000);
+        cache.close();
+        for (Tensor x : new Tensor[] {xd, res, oq, ok, ov, attn, od, om, up, logits}) gpu.free(x);
     }
 
-    private void time(String what, long bytes, Runnable op) {
-        for (int i = 0; i < 3; i++) op.run();
-        gpu.synchronize();
-        int reps = 200;
-        long t = System.nanoTime();
-        for (int i = 0; i < reps; i++) op.run();
-        gpu.synchronize();
-        double us = (System.nanoTime() - t) / 1e3 / reps;
-        System.out.printf(Locale.ROOT, "  %-32s %8.1f us  %6.0f GB/s (%.1f MB of weights)%n", what, us, bytes / us / 1e3, bytes / 1e6);
-        results.put("gemv_" + what.replaceAll("[^a-z]+", "_") + "_GBs", bytes / us / 1e3);
+    private double part(String what, long bytes, Runnable op) {
+        double ms = gpu.timeRecorded(op, 20);
+        if (bytes > 0) System.out.printf(Locale.ROOT, "  %-30s %8.1f us  %6.0f GB/s%n", what, ms * 1000, bytes / ms / 1e6);
+        else System.out.printf(Locale.ROOT, "  %-30s %8.1f us%n", what, ms * 1000);
+        return ms;
     }
 
     // ---- measurements ------------------------------------------------------------------------------------
