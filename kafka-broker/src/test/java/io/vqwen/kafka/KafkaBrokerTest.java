@@ -83,6 +83,28 @@ class KafkaBrokerTest {
         assertFalse(Files.exists(dir), dir + " left behind");
     }
 
+    @Test
+    void theBrokerDiesWithTheJvmThatStartedItEvenOnSigkill() throws Exception {
+        // A JVM running KafkaBroker.main, killed without a chance to run its shutdown hook.
+        Process parent = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), KafkaBroker.class.getName())
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String address;
+        try (var out = new java.io.BufferedReader(new java.io.InputStreamReader(parent.getInputStream()))) {
+            address = out.readLine();
+            assertTrue(address != null && address.startsWith("127.0.0.1:"), "no address printed: " + address);
+            InetSocketAddress broker = new InetSocketAddress(InetAddress.getLoopbackAddress(),
+                    Integer.parseInt(address.substring(address.indexOf(':') + 1)));
+            assertEquals(1, KafkaProbe.liveBrokers(broker, Duration.ofSeconds(5)));
+            List<ProcessHandle> children = parent.descendants().toList();
+            parent.destroyForcibly().waitFor();
+            long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+            while (children.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) Thread.sleep(200);
+            assertFalse(children.stream().anyMatch(ProcessHandle::isAlive), "the broker outlived the JVM that started it");
+            assertThrows(IOException.class, () -> KafkaProbe.liveBrokers(broker, Duration.ofSeconds(1)));
+        }
+    }
+
     // ------------------------------------------------------------------ clients
 
     private static void createTopic(KafkaBroker b, String topic) throws Exception {
