@@ -16,6 +16,7 @@
 
 #define DEC_THREADS 128
 #define MAX_GROUP 8  // query heads per KV head
+#define MAX_SPLITS 16 // context splits of decode attention
 
 template <int HD>
 __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ q, const bf16* __restrict__ kc,
@@ -130,31 +131,25 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
         __syncthreads();
     }
 
-    // Sum the token groups: thread (tg, dc) holds acc for dims dc*8..+8; for each head, reduce over tg in smem.
+    // Sum the token groups: thread (tg, dc) holds acc for dims dc*8..+8 of every head; all heads in one pass.
     const bool single = S == 1;
     const size_t outRow = (size_t)seq * numHeads + (size_t)kvh * G;
     const size_t pBase = ((size_t)seq * numKv + kvh) * S;
-    for (int g = 0; g < G; g++) {
-        // head g's registers (selected with compile-time indices, so acc stays in registers)
-        float v[8];
+    __shared__ float rows[TG][MAX_GROUP * HD]; // each token group's partial rows (TG * HD is 1024 for every HD)
 #pragma unroll
-        for (int e = 0; e < 8; e++) {
-            float x = 0.f;
+    for (int g = 0; g < MAX_GROUP; g++) {
+        if (g < G) {
 #pragma unroll
-            for (int h = 0; h < MAX_GROUP; h++) x = h == g ? acc[h][e] : x;
-            v[e] = x;
+            for (int e = 0; e < 8; e++) rows[tg][g * HD + dc * 8 + e] = acc[g][e];
         }
-        __shared__ float rows[TG][HD]; // each token group's partial row, summed below
-        __syncthreads();
-#pragma unroll
-        for (int e = 0; e < 8; e++) rows[tg][dc * 8 + e] = v[e];
-        __syncthreads();
-        for (int d = tid; d < HD; d += T) {
-            float o = 0.f;
-            for (int w = 0; w < TG; w++) o += rows[w][d];
-            if (single) out[(outRow + g) * HD + d] = from_f<bf16>(lrun[g] > 0.f ? o / lrun[g] : 0.f);
-            else partO[((pBase + split) * G + g) * HD + d] = o;
-        }
+    }
+    __syncthreads();
+    for (int i = tid; i < G * HD; i += T) {
+        const int g = i / HD;
+        float o = 0.f;
+        for (int w = 0; w < TG; w++) o += rows[w][i];
+        if (single) out[(outRow + g) * HD + i % HD] = from_f<bf16>(lrun[g] > 0.f ? o / lrun[g] : 0.f);
+        else partO[((pBase + split) * G + g) * HD + i % HD] = o;
     }
     if (single) return;
     if (tid < G) {
@@ -170,18 +165,30 @@ __device__ __forceinline__ void decode_attn(bf16* out, const bf16* __restrict__ 
     __syncthreads();
     if (!isLast) return;
     __threadfence();
-    // The last split to finish combines all of them: O = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+    // The last split to finish combines all of them: O = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s. Every
+    // split's statistics are loaded at once (independent loads in flight), not one dependent round trip each.
     for (int i = tid; i < G * HD; i += T) {
         const int g = i / HD, d = i % HD;
+        float ms[MAX_SPLITS], ls[MAX_SPLITS], os[MAX_SPLITS];
+#pragma unroll
+        for (int s = 0; s < MAX_SPLITS; s++) {
+            if (s < S) {
+                ms[s] = __ldcg(&partML[((pBase + s) * G + g) * 2]);
+                ls[s] = __ldcg(&partML[((pBase + s) * G + g) * 2 + 1]);
+                os[s] = __ldcg(&partO[((pBase + s) * G + g) * HD + d]);
+            }
+        }
         float M = -INFINITY;
-        for (int s = 0; s < S; s++) M = fmaxf(M, __ldcg(&partML[((pBase + s) * G + g) * 2]));
+#pragma unroll
+        for (int s = 0; s < MAX_SPLITS; s++)
+            if (s < S) M = fmaxf(M, ms[s]);
         float L = 0.f, O = 0.f;
-        for (int s = 0; s < S; s++) {
-            const float l = __ldcg(&partML[((pBase + s) * G + g) * 2 + 1]);
-            if (l > 0.f) {
-                const float f = __expf(__ldcg(&partML[((pBase + s) * G + g) * 2]) - M);
-                L += l * f;
-                O += __ldcg(&partO[((pBase + s) * G + g) * HD + d]) * f;
+#pragma unroll
+        for (int s = 0; s < MAX_SPLITS; s++) {
+            if (s < S && ls[s] > 0.f) {
+                const float f = __expf(ms[s] - M);
+                L += ls[s] * f;
+                O += os[s] * f;
             }
         }
         out[(outRow + g) * HD + d] = from_f<bf16>(L > 0.f ? O / L : 0.f);

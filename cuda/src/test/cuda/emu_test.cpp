@@ -580,6 +580,7 @@ int main() {
     test_decode<16>(4, 2, 1);
     test_decode<16>(4, 2, 4);
     test_decode<128>(8, 2, 3);
+    test_decode<128>(32, 8, 16);
     test_decode<64>(16, 16, 2);
     test_prefill<8>(8, 2);
     test_prefill<16>(4, 2);

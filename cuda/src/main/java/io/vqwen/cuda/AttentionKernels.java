@@ -5,6 +5,7 @@ import static io.vqwen.cuda.CudaDevice.f;
 /** Launchers of attention.cu: paged decode (split context), paged flash prefill, and CLIP's dense softmax. */
 final class AttentionKernels {
     static final int MAX_GROUP = 8;
+    static final int MAX_SPLITS = 16;
     static final int PREFILL_ROWS = 64;
     private final CudaDevice dev;
 
@@ -25,6 +26,7 @@ final class AttentionKernels {
     void decode(long out, long q, long kCache, long vCache, long ctxLens, long tables, int tableStride, long partO, long partML,
                 long counters, int numSeqs, int numHeads, int numKv, int headDim, int blockSize, int splits) {
         checkShape(numHeads, numKv, headDim);
+        if (splits < 1 || splits > MAX_SPLITS) throw new IllegalArgumentException("decode attention: " + splits + " splits (1 to " + MAX_SPLITS + ")");
         dev.launch("decode_attn_hd" + headDim, splits, numKv, numSeqs, 128, 1, 1, out, q, kCache, vCache, ctxLens, tables, tableStride,
                 partO, partML, counters, numHeads, numKv, blockSize, f((float) (1.0 / Math.sqrt(headDim))));
     }

@@ -115,9 +115,12 @@ final class CudaStep implements StepBatch {
         return counters.address;
     }
 
-    /** Context splits for decode attention: enough blocks to fill the GPU, at most one split per 32 tokens. */
+    /**
+     * Context splits for decode attention: about four blocks per SM, at most one split per 32 tokens and at most
+     * 16 (the kernel's MAX_SPLITS).
+     */
     int decodeSplits(int numSeqs, int numKv, int sms) {
-        int want = (2 * sms + numSeqs * numKv - 1) / (numSeqs * numKv);
+        int want = (4 * sms + numSeqs * numKv - 1) / (numSeqs * numKv);
         if (!forGraph) want = Math.min(want, (maxContext + 31) / 32);
         return Math.max(1, Math.min(want, 16));
     }

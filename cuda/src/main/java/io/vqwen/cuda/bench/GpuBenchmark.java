@@ -517,7 +517,7 @@ public final class GpuBenchmark {
         sb.append("| ").append(what).append(" | ").append(fmt(ours)).append(" | ").append(fmt(base)).append(" | ");
         if (ours != null && base != null && base > 0) {
             double r = lowerIsBetter ? base / ours : ours / base;
-            sb.append(String.format(Locale.ROOT, "%.1fx %s", r, lowerIsBetter ? "faster" : ""));
+            sb.append(String.format(Locale.ROOT, "%.1fx%s", r, lowerIsBetter ? " faster" : ""));
         } else {
             sb.append("-");
         }
