@@ -1,9 +1,6 @@
 package io.vqwen.engine.hub;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.net.URI;
@@ -17,25 +14,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Each failure a user can meet says what happened and what to do, and leaves no half-written snapshot. */
-class HubErrorsTest {
+class HubErrorsTest extends FakeHubTest {
 
-    @TempDir
-    Path cache;
-    FakeHub hub;
-
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub(FakeHub.fixture());
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
-
-    HubOptions options() {
-        return new HubOptions(hub.endpoint(), null, cache, false, 4, null);
-    }
 
     @Test
     void aPrivateModelNeedsAToken() throws IOException {

@@ -1,9 +1,6 @@
 package io.vqwen.engine.hub;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -18,23 +15,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A pull against a local Hub gives huggingface_hub's cache layout, which later resolves with no network. */
-class PullTest {
+class PullTest extends FakeHubTest {
 
-    @TempDir
-    Path cache;
-    FakeHub hub;
     final ByteArrayOutputStream log = new ByteArrayOutputStream();
 
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub(FakeHub.fixture());
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
-
+    @Override
     HubOptions options() {
         return new HubOptions(hub.endpoint(), null, cache, false, 4, new PrintStream(log, true, StandardCharsets.UTF_8));
     }

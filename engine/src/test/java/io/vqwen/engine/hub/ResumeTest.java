@@ -1,9 +1,6 @@
 package io.vqwen.engine.hub;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,27 +14,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A download cut off halfway keeps its partial blob, and the next pull asks only for the rest. */
-class ResumeTest {
+class ResumeTest extends FakeHubTest {
 
     static final String SHARD = "model-00001-of-00002.safetensors";
 
-    @TempDir
-    Path cache;
-    FakeHub hub;
-
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub(FakeHub.fixture());
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
-
-    HubOptions options() {
-        return new HubOptions(hub.endpoint(), null, cache, false, 4, null);
-    }
 
     Path blobs() {
         return cache.resolve("models--org--name/blobs");

@@ -1,9 +1,6 @@
 package io.vqwen.engine.hub;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,25 +12,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** One flipped byte is caught before the file reaches blobs/ or the snapshot. */
-class VerificationTest {
+class VerificationTest extends FakeHubTest {
 
-    @TempDir
-    Path cache;
-    FakeHub hub;
-
-    @BeforeEach
-    void start() throws IOException {
-        hub = new FakeHub(FakeHub.fixture());
-    }
-
-    @AfterEach
-    void stop() {
-        hub.close();
-    }
-
-    HubOptions options() {
-        return new HubOptions(hub.endpoint(), null, cache, false, 4, null);
-    }
 
     @Test
     void aCorruptedByteInAnLfsFileFailsItsSha256AndNothingLands() throws IOException {
