@@ -1,5 +1,6 @@
 package io.vqwen.gateway;
 
+import io.vqwen.gateway.mesh.Goldens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -30,12 +31,12 @@ class ChatRequestParserTest {
 
     @Test
     void fixtureRequestBecomesTemplateMessagesWithAnImageMarkerAndTheDecodedImage() {
-        ChatCall c = parse(imageMessage(Fixture.dataUrl("image.png")) + ",\"max_tokens\":24,\"temperature\":0,"
+        ChatCall c = parse(imageMessage(Goldens.dataUrl("image.png")) + ",\"max_tokens\":24,\"temperature\":0,"
                 + "\"stream\":true,\"stream_options\":{\"include_usage\":true},\"logprobs\":true,\"top_logprobs\":20}");
         assertEquals(List.of(Map.of("role", "user", "content", List.of(Map.of("type", "image"),
                 Map.of("type", "text", "text", "Describe this image in detail.")))), c.templateMessages());
         var img = assertInstanceOf(ImageInput.Inline.class, c.images().getFirst());
-        assertEquals(Images.sha256Hex(Fixture.bytes("image.png")), img.sha256());
+        assertEquals(Images.sha256Hex(Goldens.bytes("image.png")), img.sha256());
         assertEquals("messages[0].content[0].image_url.url", img.param());
         assertEquals(24, c.maxTokens());
         assertTrue(c.sampling().isGreedy());
@@ -91,7 +92,7 @@ class ChatRequestParserTest {
         assertTrue(notImage.getMessage().contains("not an image") && notImage.getMessage().contains("68 65 6c 6c"), notImage.getMessage());
 
         ChatRequestParser small = new ChatRequestParser(4000, Set.of());
-        ApiException big = assertThrows(ApiException.class, () -> small.parse((imageMessage(Fixture.dataUrl("image.png")) + "}")
+        ApiException big = assertThrows(ApiException.class, () -> small.parse((imageMessage(Goldens.dataUrl("image.png")) + "}")
                 .getBytes(StandardCharsets.UTF_8)));
         assertTrue(big.getMessage().contains("6056 bytes") && big.getMessage().contains("4000 bytes"), big.getMessage());
 

@@ -1,5 +1,6 @@
 package io.vqwen.gateway;
 
+import io.vqwen.gateway.mesh.Goldens;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -16,8 +17,8 @@ class TokenBytesTest {
 
     @BeforeAll
     static void load() throws Exception {
-        bytes = TokenBytes.load(Fixture.MODEL);
-        tokenizer = Tokenizer.load(Fixture.MODEL);
+        bytes = TokenBytes.load(Goldens.MODEL);
+        tokenizer = Tokenizer.load(Goldens.MODEL);
     }
 
     private static byte[] join(int[] ids) {
@@ -29,10 +30,10 @@ class TokenBytesTest {
     @Test
     void tokenBytesConcatenateToTheGoldenText() {
         for (String run : new String[] {"image", "image2"}) {
-            Fixture.Run g = Fixture.golden(run);
+            Goldens.Run g = Goldens.golden(run);
             assertEquals(g.text(), new String(join(g.ids()), StandardCharsets.UTF_8), run);
         }
-        int[] text = Fixture.golden("text").ids();
+        int[] text = Goldens.golden("text").ids();
         assertEquals(tokenizer.decode(text), new String(join(text), StandardCharsets.UTF_8));
     }
 
