@@ -17,6 +17,12 @@ import java.util.Map;
 public final class MeshLayout {
     /** What every JVM that runs the engine needs (the root pom's vqwen.jvm.flags; VQWEN_JVM_FLAGS in the launcher). */
     public static final String DEFAULT_JVM_FLAGS = "--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC";
+    /** The caption worker runs no engine: a small heap, and SerialGC leaves the cores to the model services. */
+    public static final List<String> CAPTION_WORKER_JVM_FLAGS = List.of("-Xmx512m", "-XX:+UseSerialGC");
+    /** The caption worker's HTTP port (job API, health, metrics) from the gateway's: 8084 beside 8080. It serves no gRPC. */
+    public static final int CAPTION_WORKER_PORT_OFFSET = 4;
+    /** Module of the caption worker, which consumes Kafka jobs and runs them through the gateway's gRPC chat. */
+    public static final String CAPTION_WORKER_MODULE = "caption-worker";
 
     /** HTTP and gRPC port of one service. */
     public record Ports(int http, int grpc) {
@@ -72,14 +78,27 @@ public final class MeshLayout {
 
     /** The Quarkus fast-jar launcher of a service. */
     public Path runJar(MeshService s) {
-        return repo.resolve(s.module()).resolve("target/quarkus-app/quarkus-run.jar");
+        return runJar(s.module());
     }
 
     /** Fails with the build command when a service has not been built. */
     public void requireBuilt(MeshService s) {
-        if (!Files.isRegularFile(runJar(s))) {
-            throw new IllegalStateException(s.module() + " is not built (" + repo.relativize(runJar(s)) + " is missing); build it with: ./mvnw -pl "
-                    + s.module() + " -am package -DskipTests");
+        requireBuilt(s.module());
+    }
+
+    /** Fails with the build command when the caption worker has not been built. */
+    public void requireCaptionWorkerBuilt() {
+        requireBuilt(CAPTION_WORKER_MODULE);
+    }
+
+    private Path runJar(String module) {
+        return repo.resolve(module).resolve("target/quarkus-app/quarkus-run.jar");
+    }
+
+    private void requireBuilt(String module) {
+        if (!Files.isRegularFile(runJar(module))) {
+            throw new IllegalStateException(module + " is not built (" + repo.relativize(runJar(module)) + " is missing); build it with: ./mvnw -pl "
+                    + module + " -am package -DskipTests");
         }
     }
 
@@ -111,6 +130,28 @@ public final class MeshLayout {
         cmd.add("-Djava.util.logging.manager=org.jboss.logmanager.LogManager");
         cmd.add("-jar");
         cmd.add(runJar(s).toString());
+        return cmd;
+    }
+
+    /**
+     * The command line of the caption worker: its job API on {@code host:httpPort}, its chat client pointed at the
+     * gateway's public gRPC port, then {@code properties} (which override both). Kafka's address is not here: the
+     * worker reads it from {@code KAFKA_BOOTSTRAP_SERVERS} or {@code kafka.bootstrap.servers}.
+     */
+    public List<String> captionWorkerCommand(int httpPort, Map<String, String> properties) {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(CAPTION_WORKER_JVM_FLAGS);
+        Map<String, String> p = new LinkedHashMap<>();
+        p.put("quarkus.http.host", host);
+        p.put("quarkus.http.port", Integer.toString(httpPort));
+        p.put("quarkus.grpc.clients.chat.host", host);
+        p.put("quarkus.grpc.clients.chat.port", Integer.toString(ports.get(MeshService.GATEWAY).grpc()));
+        p.putAll(properties);
+        p.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+        cmd.add("-Djava.util.logging.manager=org.jboss.logmanager.LogManager");
+        cmd.add("-jar");
+        cmd.add(runJar(CAPTION_WORKER_MODULE).toString());
         return cmd;
     }
 

@@ -2,7 +2,8 @@ package io.vqwen.cli.mesh;
 
 /**
  * The four processes of the mesh: their Maven module (which holds {@code target/quarkus-app}) and their place in
- * the port conventions (gateway 8080/9080, vision 8081/9081, projector 8082/9082, decoder 8083/9083).
+ * the port conventions (gateway 8080/9080, vision 8081/9081, projector 8082/9082, decoder 8083/9083). The caption
+ * worker that {@code ./vqwen up} adds is not one of them: it needs Kafka, and takes 8084 (see {@link MeshLayout}).
  */
 public enum MeshService {
     VISION("vision", "vision-service", 1),
