@@ -4,6 +4,7 @@ import io.quarkus.runtime.Startup;
 import io.vqwen.engine.config.LlavaConfig;
 import io.vqwen.engine.hub.ModelResolver;
 import io.vqwen.engine.model.Checkpoint;
+import io.vqwen.engine.model.SyntheticWeights;
 import io.vqwen.engine.template.ChatTemplate;
 import io.vqwen.engine.text.PromptBuilder;
 import io.vqwen.engine.text.Tokenizer;
@@ -36,17 +37,28 @@ public class ModelFiles {
     private final String servedName;
     private final long created = System.currentTimeMillis() / 1000;
 
-    public ModelFiles(@ConfigProperty(name = "vqwen.model") String model, GatewayConfig cfg) {
+    public ModelFiles(@ConfigProperty(name = "vqwen.model") String model,
+                      @ConfigProperty(name = "vqwen.synthetic.files-from", defaultValue = "testdata/tiny-llava") String syntheticFiles,
+                      GatewayConfig cfg) {
         this.model = model;
         try {
-            this.dir = ModelResolver.resolve(model);
-            this.config = LlavaConfig.load(dir);
+            if (SyntheticWeights.isSynthetic(model)) {
+                // No files behind synthetic:NAME: config and revision come from its shape, the tokenizer and chat
+                // template from vqwen.synthetic.files-from, exactly as the model services take them.
+                SyntheticWeights synthetic = SyntheticWeights.of(model);
+                this.dir = ModelResolver.resolve(syntheticFiles);
+                this.config = synthetic.config();
+                this.revision = synthetic.revision();
+            } else {
+                this.dir = ModelResolver.resolve(model);
+                this.config = LlavaConfig.load(dir);
+                try (Checkpoint none = Checkpoint.open(dir, EnumSet.noneOf(Checkpoint.Part.class))) {
+                    this.revision = none.revision();
+                }
+            }
             this.tokenizer = Tokenizer.load(dir);
             this.prompts = new PromptBuilder(ChatTemplate.load(dir), tokenizer, config);
             this.tokenBytes = TokenBytes.load(dir);
-            try (Checkpoint none = Checkpoint.open(dir, EnumSet.noneOf(Checkpoint.Part.class))) {
-                this.revision = none.revision();
-            }
         } catch (IOException e) {
             throw new UncheckedIOException("vqwen.model=" + model + ": " + e.getMessage(), e);
         }
