@@ -8,8 +8,11 @@
 # vision-service and projector-service run on the first GPU of --devices, decoder-service on the last (one GPU:
 # all three share it, each in its own process and CUDA context); the gateway runs on the CPU.
 # Usage:
-#   scripts/gpu/mesh-run.sh --stage            call 1 of 2 when the bundle has two parts: keep part 1 in .gpu-run
+#   scripts/gpu/mesh-run.sh --stage            call 1 of 2 (carry .gpu-services/p1): keeps part 1 in target/gpu-run
 #   scripts/gpu/mesh-run.sh [--devices 0|0,1] [--backend cuda|cpu] [--phases golden,load]
+#                                              call 2, at once (carry .gpu-services/p2 and .gpu-services/whole.sha256)
+# Two GPUs (issue 9): --devices 0,1. Locally, without a GPU: --backend cpu (LOAD_MODEL=synthetic:tiny for the load).
+# Env: LOAD_MODEL, LOAD_N (64), LOAD_TOKENS (128), LOAD_ROUNDS (1), LOAD_MAX_LEN (1024), LOAD_VISION_BATCH (32), READY_S.
 # Logs and results go to $OUT (or ./gpu-out): mesh-run.log, golden.json, load.json, gpu-memory.txt, service-logs.tar.gz.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +27,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-run=$root/.gpu-run
+# Under target/, which the tracked .gitignore ignores: the machine keeps ignored paths between calls while it is warm
+# (.git/info/exclude does not travel, so a folder ignored only there is wiped).
+run=$root/target/gpu-run
 if [ "$stage" = yes ]; then
   mkdir -p "$run" && cp .gpu-services/p1/services.tar.xz.part "$run/part1" && ls -la "$run"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
@@ -137,7 +142,11 @@ if [[ ,$phases, == *,load,* ]]; then
   model=${LOAD_MODEL:-synthetic:vqwen3-4b}
   if mesh "$model" load -Dvqwen.decoder.max-model-len="${LOAD_MAX_LEN:-1024}" -Dvqwen.vision.max-batch="${LOAD_VISION_BATCH:-32}"; then
     say "load: ${LOAD_N:-64} concurrent image requests x ${LOAD_TOKENS:-128} tokens"
-    python3 scripts/gpu/mesh_check.py load "http://127.0.0.1:${HTTP[gateway]}" "${LOAD_N:-64}" "${LOAD_TOKENS:-128}" "$out/load.json" || status=1
+    # LOAD_ROUNDS (1) rounds on the same mesh, each with new images: the first also pays first-use costs (JIT, graphs).
+    for round in $(seq 1 "${LOAD_ROUNDS:-1}"); do
+      python3 scripts/gpu/mesh_check.py load "http://127.0.0.1:${HTTP[gateway]}" "${LOAD_N:-64}" "${LOAD_TOKENS:-128}" \
+        "$out/load$([ "$round" = 1 ] || echo "-$round").json" $((round * 1000)) || status=1
+    done
     get "http://127.0.0.1:${HTTP[decoder]}/q/metrics" 2>/dev/null | grep -E '^vqwen_' | head -40 > "$logs/load-decoder-metrics.txt"
     nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader >> "$out/gpu-memory.txt" 2>&1
   else

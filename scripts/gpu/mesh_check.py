@@ -192,9 +192,9 @@ def med(key, results, q=50):
     return pct(xs, q) if xs else None
 
 
-def load(base, n, tokens, out_path):
+def load(base, n, tokens, out_path, seed=0):
     # No logprobs: they would bring every step's full logits back to the host.
-    warm = request(IMAGE_PROMPT, png(336, 336, 10_000), 8)
+    warm = request(IMAGE_PROMPT, png(336, 336, seed + 100_000), 8)
     warm["ignore_eos"] = True
     status, _, err, _, _ = chat(base, warm)
     if status != 200 or err:
@@ -202,7 +202,7 @@ def load(base, n, tokens, out_path):
         return 1
     bodies = []
     for i in range(n):
-        b = request(IMAGE_PROMPT, png(336, 336, i), tokens)
+        b = request(IMAGE_PROMPT, png(336, 336, seed + i), tokens)
         b["ignore_eos"] = True
         bodies.append(b)
     results = [None] * n
@@ -248,7 +248,7 @@ if __name__ == "__main__":
     a = sys.argv[1:]
     if len(a) == 4 and a[0] == "golden":
         sys.exit(golden(a[1], a[2], a[3]))
-    if len(a) == 5 and a[0] == "load":
-        sys.exit(load(a[1], int(a[2]), int(a[3]), a[4]))
+    if len(a) in (5, 6) and a[0] == "load":
+        sys.exit(load(a[1], int(a[2]), int(a[3]), a[4], int(a[5]) if len(a) == 6 else 0))
     print(__doc__)
     sys.exit(2)
