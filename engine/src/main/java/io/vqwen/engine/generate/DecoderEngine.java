@@ -279,14 +279,25 @@ public final class DecoderEngine implements AutoCloseable {
         for (ScheduledChunk<Request> c : chunks) {
             scheduler.computed(c);
             if (!c.sample()) continue;
-            if (greedyIds != null) {
-                if (!c.seq().payload().done) accept(c.seq(), greedyIds[li], null);
-                li++;
-                continue;
+            int logitRow = li++;
+            // A failure while sampling or streaming one request ends that request alone, not the batch.
+            try {
+                if (greedyIds != null) {
+                    if (!c.seq().payload().done) accept(c.seq(), greedyIds[logitRow], null);
+                    continue;
+                }
+                float[] row1 = new float[vocab];
+                System.arraycopy(all, logitRow * vocab, row1, 0, vocab);
+                onToken(c.seq(), row1);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "request " + c.seq().id() + " failed", e);
+                scheduler.finish(c.seq());
+                Request r = c.seq().payload();
+                if (!r.done) {
+                    r.done = true;
+                    r.listener.onError(e);
+                }
             }
-            float[] row1 = new float[vocab];
-            System.arraycopy(all, li++ * vocab, row1, 0, vocab);
-            onToken(c.seq(), row1);
         }
     }
 
@@ -294,7 +305,7 @@ public final class DecoderEngine implements AutoCloseable {
         Request r = seq.payload();
         if (r.done) return;
         TokenLogprob lp = null;
-        if (r.req.logprobs() || r.req.topLogprobs() > 0) lp = null; // computed after sampling, from raw logits below
+        // Log-probabilities come from the raw logits, before the sampler's penalties.
         float[] raw = (r.req.logprobs() || r.req.topLogprobs() > 0) ? logits.clone() : null;
         int token = r.sampler.sample(logits, seqHistory(seq));
         if (raw != null) lp = logprob(raw, token, r.req.topLogprobs());

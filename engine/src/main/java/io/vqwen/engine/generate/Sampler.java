@@ -93,6 +93,7 @@ public final class Sampler {
     /** Indices of the k largest values, largest first (ties: lower index first). */
     public static int[] topK(float[] v, int k) {
         k = Math.min(k, v.length);
+        if (k <= 0) return new int[0];
         int[] idx = new int[k];
         int size = 0;
         for (int i = 0; i < v.length; i++) {

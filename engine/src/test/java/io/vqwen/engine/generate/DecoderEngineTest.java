@@ -145,6 +145,15 @@ class DecoderEngineTest {
     }
 
     @Test
+    void logprobsWithoutAlternativesReportTheSampledTokenOnly() throws Exception {
+        Collect c = new Collect();
+        engine.submit(new GenerationRequest("lp0", textIds, null, SamplingParams.greedy(), 4, List.of(), true, 0, false), c);
+        Outcome o = c.await();
+        assertEquals(4, o.logprobs().size());
+        assertTrue(o.logprobs().stream().allMatch(lp -> lp.top().isEmpty() && lp.logprob() < 0));
+    }
+
+    @Test
     void stopStringsCutTheTextBeforeTheMatch() throws Exception {
         Outcome free = submit(textIds, null, 16, List.of(), 0).await();
         String text = free.text();
