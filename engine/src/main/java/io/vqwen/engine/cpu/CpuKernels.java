@@ -57,31 +57,45 @@ final class CpuKernels {
 
     /**
      * Four dot products sharing one weight row: w · x_r for rows r0..r0+3 of x (row stride k). Each weight vector is
-     * loaded once for four FMAs, which is what makes prefill compute-bound rather than load-bound.
+     * loaded once for four FMAs, which is what makes prefill compute-bound rather than load-bound. Every row is
+     * summed in exactly {@link #dotVector}'s order (two accumulators over alternating blocks, then the tail), so a
+     * row's result does not depend on which rows share its batch: batched and alone agree to the bit.
      */
     static void dot4(float[] w, int wo, float[] x, int xo, int k, float[] out, int oo, int ostride) {
         if (!VECTOR) {
-            for (int r = 0; r < 4; r++) out[oo + r * ostride] = dotScalar(w, wo, x, xo + r * k, k);
+            for (int r = 0; r < 4; r++) out[oo + r * ostride] = dotScalar(x, xo + r * k, w, wo, k);
             return;
         }
         int L = F.length(), upper = F.loopBound(k);
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F), b1 = FloatVector.zero(F), b2 = FloatVector.zero(F), b3 = FloatVector.zero(F);
         int i = 0;
-        for (; i < upper; i += L) {
-            FloatVector wv = FloatVector.fromArray(F, w, wo + i);
-            a0 = FloatVector.fromArray(F, x, xo + i).fma(wv, a0);
-            a1 = FloatVector.fromArray(F, x, xo + k + i).fma(wv, a1);
-            a2 = FloatVector.fromArray(F, x, xo + 2 * k + i).fma(wv, a2);
-            a3 = FloatVector.fromArray(F, x, xo + 3 * k + i).fma(wv, a3);
+        for (; i + 2 * L <= upper; i += 2 * L) {
+            FloatVector w0 = FloatVector.fromArray(F, w, wo + i), w1 = FloatVector.fromArray(F, w, wo + i + L);
+            a0 = FloatVector.fromArray(F, x, xo + i).fma(w0, a0);
+            b0 = FloatVector.fromArray(F, x, xo + i + L).fma(w1, b0);
+            a1 = FloatVector.fromArray(F, x, xo + k + i).fma(w0, a1);
+            b1 = FloatVector.fromArray(F, x, xo + k + i + L).fma(w1, b1);
+            a2 = FloatVector.fromArray(F, x, xo + 2 * k + i).fma(w0, a2);
+            b2 = FloatVector.fromArray(F, x, xo + 2 * k + i + L).fma(w1, b2);
+            a3 = FloatVector.fromArray(F, x, xo + 3 * k + i).fma(w0, a3);
+            b3 = FloatVector.fromArray(F, x, xo + 3 * k + i + L).fma(w1, b3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < upper; i += L) {
+            FloatVector w0 = FloatVector.fromArray(F, w, wo + i);
+            a0 = FloatVector.fromArray(F, x, xo + i).fma(w0, a0);
+            a1 = FloatVector.fromArray(F, x, xo + k + i).fma(w0, a1);
+            a2 = FloatVector.fromArray(F, x, xo + 2 * k + i).fma(w0, a2);
+            a3 = FloatVector.fromArray(F, x, xo + 3 * k + i).fma(w0, a3);
+        }
+        float s0 = a0.add(b0).reduceLanes(VectorOperators.ADD), s1 = a1.add(b1).reduceLanes(VectorOperators.ADD);
+        float s2 = a2.add(b2).reduceLanes(VectorOperators.ADD), s3 = a3.add(b3).reduceLanes(VectorOperators.ADD);
         for (; i < k; i++) {
             float wi = w[wo + i];
-            s0 += wi * x[xo + i];
-            s1 += wi * x[xo + k + i];
-            s2 += wi * x[xo + 2 * k + i];
-            s3 += wi * x[xo + 3 * k + i];
+            s0 += x[xo + i] * wi;
+            s1 += x[xo + k + i] * wi;
+            s2 += x[xo + 2 * k + i] * wi;
+            s3 += x[xo + 3 * k + i] * wi;
         }
         out[oo] = s0;
         out[oo + ostride] = s1;

@@ -46,7 +46,11 @@ class CpuKernelsTest {
         for (int k : new int[] {1, 5, 16, 67, 2560}) {
             float[] w = random(k + 2), x = random(4 * k + 1), out = new float[4 * 3 + 1];
             CpuKernels.dot4(w, 2, x, 1, k, out, 1, 3);
-            for (int r = 0; r < 4; r++) assertEquals(CpuKernels.dotScalar(w, 2, x, 1 + r * k, k), out[1 + r * 3], 1e-5 * Math.sqrt(k), "k=" + k + " r=" + r);
+            for (int r = 0; r < 4; r++) {
+                assertEquals(CpuKernels.dotScalar(w, 2, x, 1 + r * k, k), out[1 + r * 3], 1e-5 * Math.sqrt(k), "k=" + k + " r=" + r);
+                // Bit-identical to the single-row kernel: a row's logits must not depend on its batch neighbours.
+                assertEquals(CpuKernels.dot(x, 1 + r * k, w, 2, k), out[1 + r * 3], 0f, "k=" + k + " r=" + r + " vs dot");
+            }
         }
     }
 

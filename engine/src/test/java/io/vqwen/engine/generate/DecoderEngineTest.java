@@ -145,6 +145,20 @@ class DecoderEngineTest {
     }
 
     @Test
+    void aSeededSampledRequestGivesTheSameTokensAloneAndInABusyBatch() throws Exception {
+        SamplingParams sampled = new SamplingParams(1.0f, 0.95f, 0, 0f, 1f, 7L);
+        Collect alone = new Collect();
+        engine.submit(new GenerationRequest("s-alone", textIds, null, sampled, 16, List.of(), false, 0, false), alone);
+        int[] ref = alone.await().ids();
+        List<Collect> others = new ArrayList<>();
+        for (int i = 0; i < 6; i++) others.add(submit(i % 2 == 0 ? imageIds : textIds, i % 2 == 0 ? projected : null, 16, List.of(), 0));
+        Collect busy = new Collect();
+        engine.submit(new GenerationRequest("s-busy", textIds, null, sampled, 16, List.of(), false, 0, false), busy);
+        assertArrayEquals(ref, busy.await().ids(), "logits must not depend on the batch a row shares");
+        for (Collect o : others) o.await();
+    }
+
+    @Test
     void logprobsWithoutAlternativesReportTheSampledTokenOnly() throws Exception {
         Collect c = new Collect();
         engine.submit(new GenerationRequest("lp0", textIds, null, SamplingParams.greedy(), 4, List.of(), true, 0, false), c);
