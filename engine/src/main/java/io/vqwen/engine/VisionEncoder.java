@@ -55,7 +55,9 @@ public final class VisionEncoder {
     public List<EncodedImage> encodeBatch(List<byte[]> images) {
         long t0 = System.nanoTime();
         float[][] pixels = new float[images.size()][];
-        for (int i = 0; i < pixels.length; i++) pixels[i] = processor.preprocess(images.get(i));
+        // Decoding and resizing are per-image CPU work: spread a batch over the cores (the processor is immutable).
+        if (pixels.length == 1) pixels[0] = processor.preprocess(images.getFirst());
+        else java.util.stream.IntStream.range(0, pixels.length).parallel().forEach(i -> pixels[i] = processor.preprocess(images.get(i)));
         long t1 = System.nanoTime();
         List<EncodedImage> out = encodePixels(pixels);
         double pre = (t1 - t0) / 1e6 / images.size();
