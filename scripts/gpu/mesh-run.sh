@@ -13,7 +13,8 @@
 #                                              call 2, at once (carry .gpu-services/p2 and .gpu-services/whole.sha256)
 # Two GPUs (issue 9): --devices 0,1. Locally, without a GPU: --backend cpu (LOAD_MODEL=synthetic:tiny for the load).
 # Env: LOAD_MODEL, LOAD_N (64), LOAD_TOKENS (128), LOAD_ROUNDS (1), LOAD_MAX_LEN (1024), LOAD_VISION_BATCH (32), READY_S.
-# Logs and results go to $OUT (or ./gpu-out): mesh-run.log, golden.json, load.json, gpu-memory.txt, service-logs.tar.gz.
+# Logs and results go to $OUT (or ./gpu-out): mesh-run.log, golden.json, load.json, load-vision-metrics.txt,
+# gpu-memory.txt, service-logs.tar.gz.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -146,6 +147,9 @@ if [[ ,$phases, == *,load,* ]]; then
     for round in $(seq 1 "${LOAD_ROUNDS:-1}"); do
       python3 scripts/gpu/mesh_check.py load "http://127.0.0.1:${HTTP[gateway]}" "${LOAD_N:-64}" "${LOAD_TOKENS:-128}" \
         "$out/load$([ "$round" = 1 ] || echo "-$round").json" $((round * 1000)) || status=1
+      # vision's stage timers (preprocess, vision_tower), cumulative over the rounds so far: where an image's time goes
+      { echo "== after round $round"; get "http://127.0.0.1:${HTTP[vision]}/q/metrics" 2>/dev/null | grep -E '^vqwen_encoder'; } \
+        >> "$out/load-vision-metrics.txt"
     done
     get "http://127.0.0.1:${HTTP[decoder]}/q/metrics" 2>/dev/null | grep -E '^vqwen_' | head -40 > "$logs/load-decoder-metrics.txt"
     nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader >> "$out/gpu-memory.txt" 2>&1
