@@ -12,7 +12,6 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -28,7 +27,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
@@ -56,7 +54,7 @@ class UpCommandJobsIT {
     @Test
     void upRunsBrokerAndWorkerAndJobsCompleteThroughTheGateway() throws Exception {
         assertTrue(Files.isDirectory(REPO.resolve("cli/target/lib")), "cli is not packaged: ./vqwen would build the whole project first");
-        int base = freeBase();
+        int base = MeshLayout.freeBasePort(0, 1, 2, 3, 4, 1000, 1001, 1002, 1003);
         List<String> cmd = List.of(REPO.resolve("vqwen").toString(), "up", "--port", Integer.toString(base), "--kafka-dir", kafkaDir.toString(),
                 "--drain-seconds", "5");
         Files.createDirectories(log.getParent());
@@ -243,21 +241,4 @@ class UpCommandJobsIT {
         return String.join("\n", out.subList(Math.max(0, out.size() - 80), out.size()));
     }
 
-    /** A base port whose mesh ports (base..base+4 and base+1000..base+1003) are all free. */
-    private static int freeBase() {
-        for (int attempt = 0; attempt < 100; attempt++) {
-            int base = ThreadLocalRandom.current().nextInt(20000, 40000);
-            boolean free = true;
-            for (int off : new int[] {0, 1, 2, 3, 4, 1000, 1001, 1002, 1003}) {
-                try (ServerSocket s = new ServerSocket(base + off, 1, InetAddress.getLoopbackAddress())) {
-                    s.setReuseAddress(true);
-                } catch (IOException e) {
-                    free = false;
-                    break;
-                }
-            }
-            if (free) return base;
-        }
-        throw new IllegalStateException("no free port range");
-    }
 }

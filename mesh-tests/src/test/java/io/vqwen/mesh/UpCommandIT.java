@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.vqwen.cli.mesh.MeshLayout;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -21,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
@@ -37,7 +34,7 @@ class UpCommandIT {
 
     @Test
     void upStartsSupervisesAndStopsTheMesh() throws Exception {
-        int base = freeBase();
+        int base = MeshLayout.freeBasePort(1, 2, 3, 1001, 1002, 1003);
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(List.of(MeshLayout.DEFAULT_JVM_FLAGS.split(" ")));
@@ -121,21 +118,4 @@ class UpCommandIT {
                 HttpResponse.BodyHandlers.discarding()).statusCode();
     }
 
-    /** A base port whose service ports (base+1..3 and +1001..1003) are free. */
-    private static int freeBase() {
-        for (int attempt = 0; attempt < 100; attempt++) {
-            int base = ThreadLocalRandom.current().nextInt(20000, 40000);
-            boolean free = true;
-            for (int off : new int[] {1, 2, 3, 1001, 1002, 1003}) {
-                try (ServerSocket s = new ServerSocket(base + off, 1, InetAddress.getLoopbackAddress())) {
-                    s.setReuseAddress(true);
-                } catch (IOException e) {
-                    free = false;
-                    break;
-                }
-            }
-            if (free) return base;
-        }
-        throw new IllegalStateException("no free port range");
-    }
 }

@@ -52,6 +52,27 @@ public final class MeshLayout {
      * The repository root: {@code -Dvqwen.home} (set by the ./vqwen launcher), {@code -Dvqwen.repo.root} (set by the
      * tests), else the first parent of the working directory that holds the service modules.
      */
+    /**
+     * A random base port in [20000, 40000) such that base + each offset is free on loopback right now (tests start
+     * meshes on derived ports, as {@link #conventionalPorts} lays them out).
+     */
+    public static int freeBasePort(int... offsets) {
+        for (int attempt = 0; attempt < 100; attempt++) {
+            int base = java.util.concurrent.ThreadLocalRandom.current().nextInt(20000, 40000);
+            boolean free = true;
+            for (int off : offsets) {
+                try (java.net.ServerSocket s = new java.net.ServerSocket(base + off, 1, java.net.InetAddress.getLoopbackAddress())) {
+                    s.setReuseAddress(true);
+                } catch (java.io.IOException e) {
+                    free = false;
+                    break;
+                }
+            }
+            if (free) return base;
+        }
+        throw new IllegalStateException("no free port range on loopback");
+    }
+
     public static Path findRepo() {
         for (String prop : new String[] {"vqwen.home", "vqwen.repo.root"}) {
             String v = System.getProperty(prop);
