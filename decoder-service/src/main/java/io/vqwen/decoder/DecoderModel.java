@@ -8,13 +8,12 @@ import io.quarkus.grpc.GrpcClient;
 import io.vqwen.engine.backend.Backend;
 import io.vqwen.engine.config.GenerationConfig;
 import io.vqwen.engine.config.Qwen3Config;
+import io.vqwen.engine.generate.Collector;
 import io.vqwen.engine.generate.Completion;
 import io.vqwen.engine.generate.DecoderEngine;
 import io.vqwen.engine.generate.DecoderOptions;
 import io.vqwen.engine.generate.EngineStats;
-import io.vqwen.engine.generate.GenerationListener;
 import io.vqwen.engine.generate.GenerationRequest;
-import io.vqwen.engine.generate.TokenDelta;
 import io.vqwen.engine.model.Checkpoint;
 import io.vqwen.engine.model.WeightSource;
 import io.vqwen.engine.text.Tokenizer;
@@ -30,7 +29,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.EnumSet;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
@@ -139,26 +137,12 @@ public class DecoderModel implements ServedModel {
     /** A short greedy request through the whole step loop: prefill, two decode steps, sampling, detokenizing. */
     @Override
     public String warmUp() throws Exception {
-        CompletableFuture<Completion> done = new CompletableFuture<>();
         // Folded into the vocabulary, for test checkpoints whose vocabulary is smaller than the tokenizer's.
         int vocab = weights.config().textConfig().vocabSize();
         int[] prompt = java.util.Arrays.stream(tokenizer.encode("Hello")).map(id -> id % vocab).toArray();
-        engine.submit(GenerationRequest.greedy("warm-up", prompt, null, 2), new GenerationListener() {
-            @Override
-            public void onDelta(TokenDelta delta) {
-            }
-
-            @Override
-            public void onFinish(Completion c) {
-                done.complete(c);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                done.completeExceptionally(t);
-            }
-        });
-        Completion c = done.get(5, TimeUnit.MINUTES);
+        Collector collector = new Collector();
+        engine.submit(GenerationRequest.greedy("warm-up", prompt, null, 2), collector);
+        Completion c = collector.result().get(5, TimeUnit.MINUTES).completion();
         if (c.completionTokens() < 1) throw new IllegalStateException("warm-up generated no token (" + c.finishReason() + ")");
         return prompt.length + " prompt tokens -> " + c.completionTokens() + " tokens (" + c.finishReason() + ")";
     }
