@@ -8,18 +8,14 @@
       whose reference top-1/top-2 gap is below 0.05; the chosen token's log-probability within 5e-2 of the reference
       top-1 up to the first step where the ids part (after it the contexts differ). Exit status 1 if any fails.
 
-  mesh_check.py load GATEWAY_URL N TOKENS OUT_JSON
-      N concurrent image requests, each with its own image (so the embedding cache never answers), TOKENS new tokens
-      with EOS ignored, streamed; reports aggregate tokens/s, images/s and p50/p99 time to first token.
+The request mixes (single stream, load, image intake) are in mesh_phases.py.
 """
 import http.client
 import json
 import base64
 import random
-import statistics
 import struct
 import sys
-import threading
 import time
 import urllib.parse
 import zlib
@@ -186,69 +182,9 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, max(0, int(round(q / 100 * len(xs) + 0.5)) - 1))]
 
 
-def med(key, results, q=50):
-    """A percentile of the gateway's own timings (the stream's last chunk) over the requests."""
-    xs = [r["timings"][key] for r in results if r["timings"] and key in r["timings"]]
-    return pct(xs, q) if xs else None
-
-
-def load(base, n, tokens, out_path, seed=0):
-    # No logprobs: they would bring every step's full logits back to the host.
-    warm = request(IMAGE_PROMPT, png(336, 336, seed + 100_000), 8)
-    warm["ignore_eos"] = True
-    status, _, err, _, _ = chat(base, warm)
-    if status != 200 or err:
-        print("warm-up request failed: HTTP %s %s" % (status, err))
-        return 1
-    bodies = []
-    for i in range(n):
-        b = request(IMAGE_PROMPT, png(336, 336, seed + i), tokens)
-        b["ignore_eos"] = True
-        bodies.append(b)
-    results = [None] * n
-    start = threading.Barrier(n)
-
-    def one(i):
-        start.wait()
-        t = time.perf_counter()
-        status, chunks, err, ttft, total = chat(base, bodies[i])
-        items, usage, timings = answer(chunks)
-        results[i] = dict(start=t, end=time.perf_counter(), status=status, error=err, ttft=ttft,
-                          tokens=(usage or {}).get("completion_tokens", len(items)), timings=timings)
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    failed = [r for r in results if r["status"] != 200 or r["error"]]
-    good = [r for r in results if r not in failed]
-    wall = max(r["end"] for r in results) - min(r["start"] for r in results)
-    toks = sum(r["tokens"] for r in good)
-    ttfts = [r["ttft"] * 1000 for r in good if r["ttft"] is not None]
-    rep = dict(requests=n, failed=len(failed), new_tokens_each=tokens, wall_s=wall, tokens=toks,
-               aggregate_tokens_per_s=toks / wall, images_per_s=len(good) / wall,
-               ttft_ms_p50=pct(ttfts, 50) if ttfts else None, ttft_ms_p99=pct(ttfts, 99) if ttfts else None,
-               ttft_ms_max=max(ttfts) if ttfts else None,
-               gateway_ttft_ms_p50=med("ttft_ms", good), gateway_ttft_ms_p99=med("ttft_ms", good, 99),
-               encode_ms_p50=med("encode_ms", good), queue_ms_p50=med("queue_ms", good),
-               prefill_ms_p50=med("prefill_ms", good), decode_tokens_per_s_p50=med("tokens_per_s", good),
-               errors=[r["error"] for r in failed][:3])
-    print("load: %d concurrent image requests x %d tokens: %d failed, wall %.2f s, %.0f tokens/s aggregate, %.1f images/s, "
-          "TTFT p50 %.0f ms p99 %.0f ms (gateway's own: p50 %s p99 %s ms)" % (
-              n, tokens, len(failed), wall, rep["aggregate_tokens_per_s"], rep["images_per_s"], rep["ttft_ms_p50"] or -1,
-              rep["ttft_ms_p99"] or -1, rep["gateway_ttft_ms_p50"], rep["gateway_ttft_ms_p99"]))
-    print(json.dumps(rep))
-    with open(out_path, "w") as f:
-        json.dump(rep, f, indent=1)
-    return 0 if not failed else 1
-
-
 if __name__ == "__main__":
     a = sys.argv[1:]
     if len(a) == 4 and a[0] == "golden":
         sys.exit(golden(a[1], a[2], a[3]))
-    if len(a) in (5, 6) and a[0] == "load":
-        sys.exit(load(a[1], int(a[2]), int(a[3]), a[4], int(a[5]) if len(a) == 6 else 0))
     print(__doc__)
     sys.exit(2)

@@ -5,8 +5,11 @@
 # app only what differs (app/, quarkus/, quarkus-run.jar; lib/ becomes a link to the shared one on unpacking).
 # Trimmed: DJL tokenizers and JNA natives to linux-x86_64 (stripped), JCuda natives to the driver library,
 # jar signatures. Jars are repacked uncompressed so that xz compresses the whole bundle at once.
-# When the archive is larger than PART_MB (default 17) it is split into .gpu-services/p1, p2, ...: each device call
-# carries one part (the tree + a part must stay under 64 MiB), and scripts/gpu/mesh-run.sh joins them on the machine.
+# The archive is split into .gpu-services/p1 .. pN, each under PART_MB (default 17): a device call carries the
+# tracked tree + the parts it names (64 MiB in all), so each call carries one part. .gpu-services/ is git-ignored:
+# it travels only when a call names a part in carry. Each part folder also holds parts.sha256 (every part's hash)
+# and whole.sha256, so a call that carries only the last part can check what the earlier calls staged.
+# The device calls: scripts/gpu/README.md.
 # Usage: scripts/gpu/services-bundle.sh [REPO_WITH_BUILT_APPS]
 #   REPO_WITH_BUILT_APPS: a checkout whose */target/quarkus-app are built (default: this one, built here with -o).
 set -euo pipefail
@@ -96,20 +99,22 @@ strip --strip-unneeded "$work"/b/jdk/lib/server/libjvm.so
 rm -rf .gpu-services && mkdir -p .gpu-services
 tar -C "$work/b" -cf - jdk lib apps | xz -9 -T2 > "$work/services.tar.xz"
 size=$(stat -c %s "$work/services.tar.xz")
-if [ "$size" -le $((part_mb * 1000000)) ]; then
-  mkdir -p .gpu-services/p1 && mv "$work/services.tar.xz" .gpu-services/p1/services.tar.xz.part
-else
-  (cd "$work" && split -n 2 -d services.tar.xz services.tar.xz.part)
-  mkdir -p .gpu-services/p1 .gpu-services/p2
-  mv "$work/services.tar.xz.part00" .gpu-services/p1/services.tar.xz.part
-  mv "$work/services.tar.xz.part01" .gpu-services/p2/services.tar.xz.part
-fi
-(cd .gpu-services && sha256sum p*/services.tar.xz.part > parts.sha256 && cat p*/services.tar.xz.part | sha256sum | cut -d' ' -f1 > whole.sha256)
+n=$(( (size + part_mb * 1000000 - 1) / (part_mb * 1000000) ))
+(cd "$work" && split -n "$n" -d -a 2 services.tar.xz services.tar.xz.part)
+for i in $(seq 1 "$n"); do
+  mkdir -p ".gpu-services/p$i" && mv "$work/services.tar.xz.part$(printf %02d $((i - 1)))" ".gpu-services/p$i/services.tar.xz.part"
+done
+(cd .gpu-services && sha256sum $(for i in $(seq 1 "$n"); do echo "p$i/services.tar.xz.part"; done) > parts.sha256 \
+  && cat $(for i in $(seq 1 "$n"); do echo "p$i/services.tar.xz.part"; done) | sha256sum | cut -d' ' -f1 > whole.sha256 \
+  && for i in $(seq 1 "$n"); do cp parts.sha256 whole.sha256 "p$i/"; done)
+echo "$((size / 1000)) kB in $n part(s) of at most $part_mb MB"
 files=$(git ls-files | wc -l)
 tracked=$(( $(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + files * 768 ))
 untracked=$(git ls-files --others --exclude-standard -z | xargs -0 -r du -cb | tail -1 | cut -f1)
+[ "$(git check-ignore -q .gpu-services/p1/services.tar.xz.part && echo ignored)" = ignored ] \
+  || { echo ".gpu-services/ is not git-ignored: its parts would travel with every device call" >&2; exit 1; }
 for p in .gpu-services/p[0-9]*; do
-  b=$(du -cb "$p" .gpu-services/*.sha256 | tail -1 | cut -f1)
+  b=$(du -cb "$p" | tail -1 | cut -f1)
   total=$((tracked + ${untracked:-0} + b))
   printf '%s: %.1f MB + tracked %.1f MB + untracked %.1f MB = %.1f MB of the 64 MiB (67.1 MB) a call carries\n' "$p" \
     "$(echo "$b/1000000" | bc -l)" "$(echo "$tracked/1000000" | bc -l)" "$(echo "${untracked:-0}/1000000" | bc -l)" "$(echo "$total/1000000" | bc -l)"
