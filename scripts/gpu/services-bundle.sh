@@ -106,7 +106,9 @@ for i in $(seq 1 "$n"); do
 done
 (cd .gpu-services && sha256sum $(for i in $(seq 1 "$n"); do echo "p$i/services.tar.xz.part"; done) > parts.sha256 \
   && cat $(for i in $(seq 1 "$n"); do echo "p$i/services.tar.xz.part"; done) | sha256sum | cut -d' ' -f1 > whole.sha256 \
-  && for i in $(seq 1 "$n"); do cp parts.sha256 whole.sha256 "p$i/"; done)
+  && { git -C "$src" rev-parse HEAD; git -C "$src" status --porcelain --untracked-files=no | grep -q . && echo dirty || echo clean; } \
+     | paste -sd' ' > commit \
+  && for i in $(seq 1 "$n"); do cp parts.sha256 whole.sha256 commit "p$i/"; done)
 echo "$((size / 1000)) kB in $n part(s) of at most $part_mb MB"
 files=$(git ls-files | wc -l)
 tracked=$(( $(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) + files * 768 ))

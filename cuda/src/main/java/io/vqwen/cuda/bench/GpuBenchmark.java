@@ -43,8 +43,12 @@ import java.util.concurrent.atomic.AtomicReference;
  * the aggregate of 64 concurrent streams through the continuous-batching {@link DecoderEngine}, and vision +
  * projector images/s; then prints them beside the baseline (lines "HF {json}" of bench/hf_baseline.py's output),
  * the physical limit from the measured copy bandwidth and cuBLAS rate, and the ratios.
+ * With {@code --streams N} it also times the scheduler's decode phase (all N running, no prefill) against the raw
+ * batch-N step rate ({@code scheduler_decode_vs_raw}, when {@code --batches} holds N). {@code --only} picks the
+ * measurements (parts, vision, ttft, decode, streams; default all) so a mesh run can add the engine's figures quickly.
  * <pre>java ... io.vqwen.cuda.bench.GpuBenchmark [--model synthetic:vqwen3-4b] [--baseline hf.txt] [--json out.json]
- *     [--batches 1,8,32,64] [--streams 64] [--new-tokens 128] [--tokenizer testdata/tiny-llava]</pre>
+ *     [--batches 1,8,32,64] [--streams 64] [--new-tokens 128] [--tokenizer testdata/tiny-llava]
+ *     [--only parts,vision,ttft,decode,streams]</pre>
  */
 public final class GpuBenchmark {
     private static final int TEXT_TOKENS = 16;
@@ -78,7 +82,7 @@ public final class GpuBenchmark {
 
     public static void main(String[] args) throws Exception {
         Map<String, String> a = new LinkedHashMap<>(Map.of("--model", "synthetic:vqwen3-4b", "--batches", "1,8,32,64", "--streams", "64",
-                "--new-tokens", "128", "--tokenizer", "testdata/tiny-llava"));
+                "--new-tokens", "128", "--tokenizer", "testdata/tiny-llava", "--only", "parts,vision,ttft,decode,streams"));
         for (int i = 0; i + 1 < args.length; i += 2) a.put(args[i], args[i + 1]);
         try (CudaBackend gpu = new CudaBackend(Integer.parseInt(a.getOrDefault("--device", "0")));
              SyntheticWeights w = SyntheticWeights.of(a.get("--model"))) {
@@ -86,15 +90,27 @@ public final class GpuBenchmark {
             GpuBenchmark b = new GpuBenchmark(gpu, w, Integer.parseInt(a.get("--new-tokens")));
             double copyGBs = b.copyBandwidth();
             double tflops = b.gemmRate();
-            b.attempt("decode step parts", () -> b.decodeParts(1));
-            b.attempt("decode step parts", () -> b.decodeParts(64));
-            b.attempt("vision batch 1", () -> b.vision(1, 20));
-            b.attempt("vision batch 32", () -> b.vision(32, 5));
-            b.attempt("vision parts", b::visionParts);
-            b.attempt("TTFT", b::ttft);
-            for (String s : a.get("--batches").split(",")) b.attempt("decode batch " + s, () -> b.decode(Integer.parseInt(s.trim())));
+            java.util.Set<String> only = java.util.Set.of(a.get("--only").split(","));
+            for (String m : only) {
+                if (!java.util.Set.of("parts", "vision", "ttft", "decode", "streams").contains(m)) {
+                    throw new IllegalArgumentException("--only: unknown measurement '" + m + "' (parts, vision, ttft, decode, streams)");
+                }
+            }
+            if (only.contains("parts")) {
+                b.attempt("decode step parts", () -> b.decodeParts(1));
+                b.attempt("decode step parts", () -> b.decodeParts(64));
+            }
+            if (only.contains("vision")) {
+                b.attempt("vision batch 1", () -> b.vision(1, 20));
+                b.attempt("vision batch 32", () -> b.vision(32, 5));
+            }
+            if (only.contains("parts")) b.attempt("vision parts", b::visionParts);
+            if (only.contains("ttft")) b.attempt("TTFT", b::ttft);
+            if (only.contains("decode")) {
+                for (String s : a.get("--batches").split(",")) b.attempt("decode batch " + s, () -> b.decode(Integer.parseInt(s.trim())));
+            }
             int streams = Integer.parseInt(a.get("--streams"));
-            if (streams > 0) b.attempt("streams", () -> b.streams(streams, Path.of(a.get("--tokenizer"))));
+            if (streams > 0 && only.contains("streams")) b.attempt("streams", () -> b.streams(streams, Path.of(a.get("--tokenizer"))));
             Map<String, JsonNode> hf = a.containsKey("--baseline") ? baseline(Path.of(a.get("--baseline"))) : Map.of();
             String table = b.table(hf, copyGBs, tflops);
             System.out.println();
@@ -401,23 +417,30 @@ public final class GpuBenchmark {
                 CountDownLatch done = new CountDownLatch(streams);
                 AtomicReference<Throwable> error = new AtomicReference<>();
                 List<Completion> completions = java.util.Collections.synchronizedList(new ArrayList<>());
+                DecodePhaseProbe probe = new DecodePhaseProbe(streams, () -> engine.stats().stepCount(), System::nanoTime);
                 long t = System.nanoTime();
                 for (int s = 0; s < streams; s++) {
                     GenerationRequest req = new GenerationRequest("bench-" + round + "-" + s, ids, embeddings, SamplingParams.greedy(), newTokens,
                             List.of(), false, 0, true);
                     engine.submit(req, new GenerationListener() {
+                        private boolean first = true;
+
                         @Override
                         public void onDelta(TokenDelta delta) {
+                            if (first) probe.firstToken();
+                            first = false;
                         }
 
                         @Override
                         public void onFinish(Completion c) {
+                            probe.finished();
                             completions.add(c);
                             done.countDown();
                         }
 
                         @Override
                         public void onError(Throwable e) {
+                            probe.finished();
                             error.compareAndSet(null, e);
                             done.countDown();
                         }
@@ -435,9 +458,33 @@ public final class GpuBenchmark {
                     results.put("streams" + streams + "_aggregate_tok_s", tokens / sec);
                     results.put("streams" + streams + "_mean_ttft_ms", ttft);
                     results.put("streams" + streams + "_per_stream_tok_s", tps);
+                    double[] ttfts = completions.stream().mapToDouble(c -> c.timings().ttftMs()).sorted().toArray();
+                    double[] rates = completions.stream().mapToDouble(c -> c.timings().tokensPerS()).sorted().toArray();
+                    // unsuffixed copies: what scripts/gpu/record_results.py reads, whatever --streams was
+                    results.put("streams_aggregate_tok_s", tokens / sec);
+                    results.put("streams_ttft_ms_p50", nearestRank(ttfts, 50));
+                    results.put("streams_ttft_ms_p99", nearestRank(ttfts, 99));
+                    results.put("streams_per_stream_tok_s", nearestRank(rates, 50));
+                    schedulerDecodePhase(streams, probe);
                 }
             }
         }
+    }
+
+    /** The decode phase's step rate against the raw batch step rate measured by {@link #decode} in this run. */
+    private void schedulerDecodePhase(int streams, DecodePhaseProbe probe) {
+        double stepsPerS = probe.stepsPerSecond();
+        results.put("scheduler_decode_steps", (double) probe.steps());
+        results.put("scheduler_decode_steps_per_s", stepsPerS);
+        Double rawMs = results.get("decode_b" + streams + "_ms_per_step");
+        System.out.printf(Locale.ROOT, "scheduler decode phase (%d running, no prefill): %d steps at %.1f steps/s%s%n", streams, probe.steps(),
+                stepsPerS, rawMs == null ? " (no raw batch-" + streams + " rate: add " + streams + " to --batches)"
+                        : String.format(Locale.ROOT, " = %.3f of the raw batch-%d rate (%.1f steps/s)", stepsPerS * rawMs / 1000, streams, 1000 / rawMs));
+        if (rawMs != null) results.put("scheduler_decode_vs_raw", stepsPerS * rawMs / 1000);
+    }
+
+    private static double nearestRank(double[] sorted, double q) {
+        return sorted[Math.min(sorted.length - 1, Math.max(0, (int) Math.ceil(q / 100 * sorted.length) - 1))];
     }
 
     // ---- report ------------------------------------------------------------------------------------------
@@ -469,6 +516,10 @@ public final class GpuBenchmark {
         double prefillFlops = 2.0 * (decoderParams - (double) t.vocabSize() * t.hiddenSize()) * promptLen;
         double ttftFloorMs = (visionFlopsPerImage + prefillFlops) / (tflops * 1e12) * 1000;
         double visionFloor = tflops * 1e12 / visionFlopsPerImage;
+        results.put("limit_ttft_ms", ttftFloorMs);
+        results.put("limit_decode_tok_s_per_seq", 1000 / stepFloorMs);
+        results.put("limit_decode_b64_tok_s", 64 * 1000 / stepFloorMs);
+        results.put("limit_vision_images_s", visionFloor);
 
         StringBuilder sb = new StringBuilder();
         sb.append("GPU benchmark ").append(LocalDate.now()).append(", ").append(weights.revision()).append(" (").append(String.format(Locale.ROOT,
