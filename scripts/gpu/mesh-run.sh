@@ -162,15 +162,16 @@ mesh() { # model tag extra -D... (for every service)
   start gateway 0 "$model" "$tag" "$@"
   ready "${READY_S:-240}" || return 1
   { echo "== $tag: GPU processes"; nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader
-    for s in vision projector decoder gateway; do echo "$s pid ${PID[$s]}"; done; } >> "$out/gpu-memory.txt" 2>&1
+    for s in vision projector decoder gateway; do echo "$s pid ${PID[$s]}"; done; } >> "$logs/gpu-memory.txt" 2>&1
 }
-# ---- tracing: our own OTLP/HTTP receiver; every service exports to it at 100% sampling, in small, frequent batches
+# ---- tracing: our own OTLP/HTTP receiver; every service exports to it at 100% sampling (the services' sampler is
+# parentbased_traceidratio, fixed at build time; its argument is not), in small, frequent batches
 otlp_port=${OTLP_PORT:-14318}
 if [ "${TRACING:-1}" = 1 ]; then
   python3 scripts/gpu/otlp_receiver.py serve "$otlp_port" "$run/spans.jsonl" > "$logs/otlp-receiver.log" 2>&1 &
   RECEIVER=$!
   export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
-    OTEL_TRACES_SAMPLER=parentbased_always_on QUARKUS_OTEL_TRACES_SAMPLER=parentbased_always_on \
+    OTEL_TRACES_SAMPLER_ARG=1.0 QUARKUS_OTEL_TRACES_SAMPLER_ARG=1.0 \
     QUARKUS_OTEL_BSP_SCHEDULE_DELAY=500ms QUARKUS_OTEL_BSP_MAX_QUEUE_SIZE=262144 QUARKUS_OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096 \
     OTEL_BSP_SCHEDULE_DELAY=500 OTEL_BSP_MAX_QUEUE_SIZE=262144 OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096
 fi
@@ -184,7 +185,7 @@ traces() { # the phase's trace table, after the exporters' last batches
 finish() {
   stop
   [ -n "${RECEIVER:-}" ] && kill "$RECEIVER" 2>/dev/null
-  cp "$out/gpu-memory.txt" "$logs/" 2>/dev/null; cp "$res"/*.json "$logs/" 2>/dev/null
+  cp "$res"/*.json "$logs/" 2>/dev/null
   tar -C "$logs" -czf "$out/service-logs.tar.gz" . 2>/dev/null
   [ -f "$run/spans.jsonl" ] && gzip -c "$run/spans.jsonl" > "$out/spans.jsonl.gz"
   python3 scripts/gpu/record_results.py collect "$res" "$out/results.json" || true
@@ -245,7 +246,7 @@ if has single || has load || has intake; then
       python3 scripts/gpu/mesh_phases.py intake "$gw" "${INTAKE_N:-512}" "${INTAKE_IN_FLIGHT:-128}" "$res/intake.json" 0 || status=1
       traces intake
     fi
-    nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader >> "$out/gpu-memory.txt" 2>&1
+    nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader >> "$logs/gpu-memory.txt" 2>&1
   else
     status=1
   fi

@@ -179,8 +179,9 @@ def handler(receiver):
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if not self.path.rstrip("/").endswith("/v1/traces"):
-                return self.reply(404, b"only /v1/traces is served here", "text/plain")
+            # /v1/traces, or the bare endpoint where an exporter is configured with the full traces URL
+            if self.path.rstrip("/").endswith(("/v1/metrics", "/v1/logs")):
+                return self.reply(404, b"only traces are received here", "text/plain")
             if "json" in (self.headers.get("Content-Type") or ""):
                 return self.reply(415, b"send application/x-protobuf (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)", "text/plain")
             try:

@@ -3,16 +3,19 @@
 
   record_results.py collect RES_DIR OUT_JSON
       (on the GPU machine, by mesh-run.sh) the phases' JSON files -> one results.json.
-  record_results.py record RESULTS_JSON [--jsonl docs/gpu-results.jsonl] [--dry-run]
+  record_results.py record RESULTS_JSON [--jsonl docs/gpu-results.jsonl] [--dry-run] [--force]
       one JSON line per figure appended to the JSONL file ({date, commit, metric, value, unit[, baseline]}, the
       baseline being the in-process engine's figure from the same call), and a markdown table on stdout for
-      docs/gpu-results.md: ours, baseline, the physical limit where known, the ratios and the issue's target.
+      docs/gpu-results.md: ours, baseline, the physical limit where known, the ratios and the issue's target, then
+      each phase's trace table. A run with other counts than the issue's (a local smoke test) is refused unless --force.
 The metric names are documented at the top of docs/gpu-results.md.
 """
 import glob
 import json
 import os
 import sys
+
+import trace_table
 
 # metric, unit, where ours is, where the same call's engine figure is, where the physical limit is, target
 # (a number, or "x0.95" = that share of the baseline), and whether lower is better.
@@ -69,6 +72,16 @@ def figures(results):
     return rows
 
 
+# The issue's workloads: a run with other counts (a local smoke test) is not recorded without --force.
+WORKLOAD = [("single", "requests", 20), ("load", "requests", 64), ("load", "new_tokens_each", 128), ("load", "round", 2),
+            ("intake", "uploads", 512), ("intake", "in_flight", 128)]
+
+
+def off_workload(results):
+    return ["%s %s = %s (the issue's: %s)" % (phase, key, (results.get(phase) or {}).get(key), want)
+            for phase, key, want in WORKLOAD if results.get(phase) and results[phase].get(key) != want]
+
+
 def fmt(v):
     if v is None:
         return "-"
@@ -85,18 +98,27 @@ def table(results):
     for metric, unit, ours, base, limit, target, lower in figures(results):
         ratio = lambda ref: "-" if not ref else "%.2f" % (ours / ref)
         met = "-" if target is None else ("yes" if (ours <= target if lower else ours >= target) else "NO")
-        lines.append("| %s (%s%s) | %s | %s | %s | %s | %s | %s%s | %s |" % (
+        lines.append("| %s (%s%s) | %s | %s | %s | %s | %s | %s | %s |" % (
             metric, unit, ", lower is better" if lower else "", fmt(ours), fmt(base), fmt(limit), ratio(base),
-            ratio(limit), "<= " if lower else ">= ", fmt(target) if target is not None else "-", met))
+            ratio(limit), "-" if target is None else ("<= " if lower else ">= ") + fmt(target), met))
+    off = off_workload(results)
+    if off:
+        lines += ["", "Not the issue's workload: " + "; ".join(off)]
+    traces = results.get("traces") or {}
+    for phase in sorted(traces):
+        lines += ["", trace_table.render(phase, traces[phase], traces[phase].get("received_in_all", 0)).rstrip()]
     return "\n".join(lines) + "\n"
 
 
-def record(results_path, jsonl, dry_run):
+def record(results_path, jsonl, dry_run, force=False):
     with open(results_path) as f:
         results = json.load(f)
     meta = results.get("meta") or {}
     if not meta.get("commit"):
         raise SystemExit("%s has no meta.commit: the bundle did not say which commit it was built from" % results_path)
+    if off_workload(results) and not (dry_run or force):
+        raise SystemExit("not the issue's workload (%s): --dry-run to see the table, --force to record anyway"
+                         % "; ".join(off_workload(results)))
     lines = []
     for metric, unit, ours, base, _, _, _ in figures(results):
         o = dict(date=meta["date"], commit=meta["commit"], metric=metric, value=round(ours, 4), unit=unit)
@@ -118,7 +140,7 @@ if __name__ == "__main__":
     elif a and a[0] == "record" and len(a) >= 2:
         jsonl = a[a.index("--jsonl") + 1] if "--jsonl" in a else os.path.join(
             os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "gpu-results.jsonl")
-        record(a[1], jsonl, "--dry-run" in a)
+        record(a[1], jsonl, "--dry-run" in a, "--force" in a)
     else:
         print(__doc__)
         sys.exit(2)
