@@ -163,6 +163,7 @@ class TableTest(unittest.TestCase):
         self.assertEqual(summary["traces"], 10)
         self.assertEqual(summary["services_per_trace_p50"], 2)
         self.assertEqual(summary["orphan_spans"], 0)
+        self.assertEqual(summary["roots"], [dict(root="gateway/POST /v1/chat/completions", count=10, p50_ms=100.0, p99_ms=100.0)])
         rows = {(r["service"], r["span"]): r for r in summary["rows"]}
         pre = rows[("decoder-service", "prefill")]
         self.assertEqual(pre["count"], 10)
@@ -171,6 +172,7 @@ class TableTest(unittest.TestCase):
         self.assertAlmostEqual(rows[("gateway", "encode")]["share_of_root_p50"], 0.4)
         text = trace_table.render("load", summary, len(spans))
         self.assertIn("| decoder-service | prefill | 10 | 14.00 | 19.00 | 14% |", text)
+        self.assertIn("traces by root span: gateway/POST /v1/chat/completions x10 (p50 100.0 ms, p99 100.0 ms)", text)
 
     def test_no_spans_is_said_plainly(self):
         self.assertIn("no spans received", trace_table.render("single", trace_table.summarize({}), 0))

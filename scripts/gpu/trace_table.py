@@ -67,9 +67,14 @@ def summarize(traces):
     table = [dict(service=svc, span=name, count=len(r["ms"]), p50_ms=pct(r["ms"], 50), p99_ms=pct(r["ms"], 99),
                   share_of_root_p50=pct(r["share"], 50)) for (svc, name), r in rows.items()]
     table.sort(key=lambda r: -(r["p50_ms"] or 0) * r["count"])
-    roots = [t["ms"] for t in per_trace if t["ms"] is not None]
-    return dict(traces=len(traces), spans=sum(len(ss) for ss in traces.values()),
-                root_ms_p50=pct(roots, 50), root_ms_p99=pct(roots, 99),
+    # Per kind of trace (its root span): a phase's requests, but also e.g. the gateway's periodic mesh checks.
+    by_root = {}
+    for t in per_trace:
+        if t["ms"] is not None:
+            by_root.setdefault(t["root"], []).append(t["ms"])
+    roots = [dict(root=r, count=len(ms), p50_ms=pct(ms, 50), p99_ms=pct(ms, 99)) for r, ms in by_root.items()]
+    roots.sort(key=lambda r: -r["count"])
+    return dict(traces=len(traces), spans=sum(len(ss) for ss in traces.values()), roots=roots,
                 services_per_trace_p50=pct([t["services"] for t in per_trace], 50),
                 orphan_spans=sum(t["orphans"] for t in per_trace), rows=table)
 
@@ -81,10 +86,11 @@ def render(title, summary, received):
     if summary["traces"] == 0:
         return "== where the time goes: %s\nno spans received for this phase (%d in all so far)\n" % (title, received)
     f = lambda x, d=1: "-" if x is None else ("%." + str(d) + "f") % x
-    out = ["== where the time goes: %s: %d traces, %d spans; root span p50 %s ms, p99 %s ms; services per trace p50 %s; "
-           "spans whose parent never arrived: %d" % (title, summary["traces"], summary["spans"], f(summary["root_ms_p50"]),
-                                                     f(summary["root_ms_p99"]), summary["services_per_trace_p50"],
-                                                     summary["orphan_spans"]),
+    out = ["== where the time goes: %s: %d traces, %d spans; services per trace p50 %s; spans whose parent never "
+           "arrived: %d" % (title, summary["traces"], summary["spans"], summary["services_per_trace_p50"],
+                            summary["orphan_spans"]),
+           "traces by root span: " + "; ".join("%s x%d (p50 %s ms, p99 %s ms)" % (r["root"], r["count"], f(r["p50_ms"]),
+                                                                                 f(r["p99_ms"])) for r in summary["roots"]),
            "| service | span | count | p50 ms | p99 ms | share of root p50 |", "| --- | --- | --- | --- | --- | --- |"]
     for r in summary["rows"]:
         out.append("| %s | %s | %d | %s | %s | %s |" % (r["service"], r["span"], r["count"], f(r["p50_ms"], 2),
