@@ -67,7 +67,7 @@ done
 need=$(cut -d' ' -f3 "$parts/parts.sha256" | cut -d/ -f1)
 missing=$(for p in $need; do [ -f "$parts/$p" ] || echo "$p"; done | paste -sd' ')
 if [ "$stage" = yes ]; then
-  ls -la "$parts"; echo "staged; still to carry: ${missing:-none}"
+  ls -la "$parts"; echo "staged; still to carry: ${missing:-none} (make the next call at once: the machine stays warm 30 s)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
   exit
 fi
@@ -188,6 +188,8 @@ finish() {
   cp "$res"/*.json "$logs/" 2>/dev/null
   tar -C "$logs" -czf "$out/service-logs.tar.gz" . 2>/dev/null
   [ -f "$run/spans.jsonl" ] && gzip -c "$run/spans.jsonl" > "$out/spans.jsonl.gz"
+  [ "$(stat -c %s "$out/spans.jsonl.gz" 2>/dev/null || echo 0)" -lt 16000000 ] \
+    || echo "spans.jsonl.gz is over 16 MB, more than a device call brings back: the trace tables are in results.json"
   python3 scripts/gpu/record_results.py collect "$res" "$out/results.json" || true
 }
 trap finish EXIT
