@@ -20,5 +20,8 @@ if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
   fi
 fi
 
+# The GPU scripts' own tests (OTLP receiver, trace table, results recorder): Python's standard library, no Maven.
+scripts/gpu/test-scripts.sh
+
 # The GPU tests skip themselves with a message on machines without a CUDA device; scripts/gpu/ runs them there.
 ./mvnw -B -ntp install "$@"

@@ -50,42 +50,22 @@ done
 # (.git/info/exclude does not travel, so a folder ignored only there is wiped).
 run=$root/target/gpu-run
 parts=$run/parts
-# ---- the runtime: each carried part is checked against its own parts.sha256 and kept; the run joins them all
-mkdir -p "$parts"
-for d in .gpu-services/p[0-9]*; do
-  [ -f "$d/services.tar.xz.part" ] || continue
-  p=${d##*/}
-  want=$(grep " $p/services.tar.xz.part\$" "$d/parts.sha256" | cut -d' ' -f1)
-  have=$(sha256sum < "$d/services.tar.xz.part" | cut -d' ' -f1)
-  [ "$want" = "$have" ] || { echo "$d is corrupt (sha256 $have, parts.sha256 says $want)"; exit 1; }
-  # a part of another bundle build: what was staged from the old one is no use
-  cmp -s "$d/parts.sha256" "$parts/parts.sha256" 2>/dev/null || { rm -f "$parts"/*; cp "$d/parts.sha256" "$d/whole.sha256" "$parts/"; }
-  cp "$d/services.tar.xz.part" "$parts/$p"
-  [ -f "$d/commit" ] && cp "$d/commit" "$parts/commit"
-done
-[ -f "$parts/parts.sha256" ] || { echo "no part of the bundle here: run scripts/gpu/services-bundle.sh and carry .gpu-services/p1"; exit 1; }
-need=$(cut -d' ' -f3 "$parts/parts.sha256" | cut -d/ -f1)
-missing=$(for p in $need; do [ -f "$parts/$p" ] || echo "$p"; done | paste -sd' ')
+# shellcheck source=scripts/gpu/bundle-parts.sh
+. scripts/gpu/bundle-parts.sh
+stage_parts || exit 1
 if [ "$stage" = yes ]; then
   ls -la "$parts"; echo "staged; still to carry: ${missing:-none} (make the next call at once: the machine stays warm 30 s)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
   exit
 fi
-[ -z "$missing" ] || { echo "bundle parts missing here: $missing (staged: $(ls "$parts" | paste -sd' ')); carry each in a --stage call first"; exit 1; }
-have=$(for p in $need; do cat "$parts/$p"; done | sha256sum | cut -d' ' -f1)
-[ "$have" = "$(cat "$parts/whole.sha256")" ] || { echo "the joined bundle's sha256 $have is not whole.sha256's"; exit 1; }
+join_parts || exit 1
 out=${OUT:-$root/gpu-out}
 mkdir -p "$out"
 exec > >(tee -a "$out/mesh-run.log") 2>&1
 vision_dev=${devices%%,*} decoder_dev=${devices##*,}
 t0=$(date +%s)
 say() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
-rt=$run/rt
-if [ "$(cat "$rt/.sha256" 2>/dev/null)" != "$have" ]; then
-  rm -rf "$rt" && mkdir -p "$rt" && for p in $need; do cat "$parts/$p"; done | xz -d -T0 | tar -C "$rt" -xf - || exit 1
-  for a in "$rt"/apps/*; do ln -s ../../lib "$a/lib"; done
-  echo "$have" > "$rt/.sha256"
-fi
+unpack_bundle || exit 1
 java=$rt/jdk/bin/java
 say "java: $($java -version 2>&1 | head -1); devices: vision+projector $vision_dev, decoder $decoder_dev; backend $backend; bundle of $(cat "$parts/commit" 2>/dev/null || echo '?')"
 say "phases: $phases; properties: ${PROPS_ALL[*]:-none}$(for k in "${!PROPS_ONE[@]}"; do printf '; %s:%s' "$k" "${PROPS_ONE[$k]}"; done)"
@@ -103,67 +83,9 @@ json.dump(dict(commit=a[1].split()[0] if a[1] else None, tree=a[1].split()[1] if
                props_all=a[5], props_one=a[6]), open(a[0], "w"), indent=1)
 PY
 
-declare -A HTTP=([gateway]=18080 [vision]=18081 [projector]=18082 [decoder]=18083)
-declare -A GRPC=([gateway]=19080 [vision]=19081 [projector]=19082 [decoder]=19083)
-declare -A APP=([gateway]=gateway [vision]=vision-service [projector]=projector-service [decoder]=decoder-service)
-declare -A PID
-start() { # service device model tag extra -D...
-  local s=$1 dev=$2 model=$3 tag=$4; shift 4
-  local peers=()
-  for p in vision projector decoder; do
-    [ "$p" = "$s" ] || peers+=("-Dquarkus.grpc.clients.$p.host=127.0.0.1" "-Dquarkus.grpc.clients.$p.port=${GRPC[$p]}")
-  done
-  # Each its own temp and DJL cache directory: JCuda and DJL unpack their native libraries there, and three services
-  # starting at once must not load one another's half-written copy.
-  mkdir -p "$run/tmp/$s"
-  # shellcheck disable=SC2086 # PROPS_ONE holds " -Dk=v" words
-  DJL_CACHE_DIR=$run/djl-$s OTEL_SERVICE_NAME=${APP[$s]} "$java" -Djava.io.tmpdir="$run/tmp/$s" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC -Xmx8g \
-    -Djava.awt.headless=true -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="${HTTP[$s]}" \
-    -Dquarkus.grpc.server.host=127.0.0.1 -Dquarkus.grpc.server.port="${GRPC[$s]}" "${peers[@]}" \
-    -Dvqwen.model="$model" -Dvqwen.backend="$backend" -Dvqwen.device="$dev" -Dvqwen.synthetic.files-from="$fixture" \
-    -Dvqwen.shutdown.drain-seconds=2 "$@" ${PROPS_ALL[@]+"${PROPS_ALL[@]}"} ${PROPS_ONE[$s]:-} -Djava.util.logging.manager=org.jboss.logmanager.LogManager \
-    -jar "$rt/apps/${APP[$s]}/quarkus-run.jar" > "$logs/$tag-$s.log" 2>&1 &
-  PID[$s]=$!
-}
-get() { # prints the body (a 503's too); fails unless 200
-  python3 -c 'import sys, urllib.request, urllib.error
-try: sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())
-except urllib.error.HTTPError as e: sys.stdout.write(e.read().decode()); sys.exit(1)' "$1"
-}
-ready() { # waits for every service's /q/health/ready; fails early when one exits
-  local deadline=$(( $(date +%s) + $1 )) s
-  for s in vision projector decoder gateway; do
-    until get "http://127.0.0.1:${HTTP[$s]}/q/health/ready" >/dev/null 2>&1; do
-      if ! kill -0 "${PID[$s]}" 2>/dev/null; then say "$s exited before it was ready:"; tail -n 40 "$logs"/*-"$s".log; return 1; fi
-      if [ "$(date +%s)" -ge "$deadline" ]; then
-        say "$s not ready in time:"; get "http://127.0.0.1:${HTTP[$s]}/q/health/ready"; tail -n 20 "$logs"/*-"$s".log
-        return 1
-      fi
-      sleep 0.5
-    done
-    say "$s ready"
-  done
-}
-stop() {
-  local s
-  for s in gateway decoder projector vision; do kill "${PID[$s]}" 2>/dev/null; done
-  for s in gateway decoder projector vision; do
-    for _ in $(seq 1 40); do kill -0 "${PID[$s]}" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "${PID[$s]}" 2>/dev/null
-  done
-  wait "${PID[@]}" 2>/dev/null
-}
-mesh() { # model tag extra -D... (for every service)
-  local model=$1 tag=$2; shift 2
-  say "starting the mesh on $model ($tag)"
-  start vision "$vision_dev" "$model" "$tag" "$@"
-  start projector "$vision_dev" "$model" "$tag" "$@"
-  start decoder "$decoder_dev" "$model" "$tag" "$@"
-  start gateway 0 "$model" "$tag" "$@"
-  ready "${READY_S:-240}" || return 1
-  { echo "== $tag: GPU processes"; nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader
-    for s in vision projector decoder gateway; do echo "$s pid ${PID[$s]}"; done; } >> "$logs/gpu-memory.txt" 2>&1
-}
+# shellcheck source=scripts/gpu/mesh-services.sh
+. scripts/gpu/mesh-services.sh
+
 # ---- tracing: our own OTLP/HTTP receiver; every service exports to it at 100% sampling (the services' sampler is
 # parentbased_traceidratio, fixed at build time; its argument is not), in small, frequent batches
 otlp_port=${OTLP_PORT:-14318}
