@@ -49,8 +49,13 @@ public final class OtlpReceiver implements AutoCloseable {
     }
 
     public static OtlpReceiver start() {
+        return start(0);
+    }
+
+    /** On a given loopback port (0: any free one), for example OTLP's default 4318, to catch an export nobody asked for. */
+    public static OtlpReceiver start(int port) {
         try {
-            HttpServer s = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
+            HttpServer s = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 16);
             OtlpReceiver r = new OtlpReceiver(s);
             s.createContext("/v1/traces", r::handle);
             s.setExecutor(Executors.newFixedThreadPool(2, Thread.ofPlatform().daemon().name("otlp-receiver-", 0).factory()));
