@@ -42,6 +42,9 @@ public final class OtlpReceiver implements AutoCloseable {
 
     private final HttpServer server;
     private final List<Received> spans = new ArrayList<>();
+    /** traceId/spanId of every span kept: an exporter retries a batch it thinks failed, so a span may come twice. */
+    private final java.util.Set<String> seen = new java.util.HashSet<>();
+    private int duplicates;
     private int exports;
 
     private OtlpReceiver(HttpServer server) {
@@ -94,6 +97,10 @@ public final class OtlpReceiver implements AutoCloseable {
             String service = attributes(rs.getResource().getAttributesList()).getOrDefault("service.name", "");
             for (ScopeSpans ss : rs.getScopeSpansList()) {
                 for (var s : ss.getSpansList()) {
+                    if (!seen.add(hex.formatHex(s.getTraceId().toByteArray()) + "/" + hex.formatHex(s.getSpanId().toByteArray()))) {
+                        duplicates++;
+                        continue;
+                    }
                     spans.add(new Received(service, hex.formatHex(s.getTraceId().toByteArray()), hex.formatHex(s.getSpanId().toByteArray()),
                             hex.formatHex(s.getParentSpanId().toByteArray()), s.getName(), s.getKind().name(),
                             s.getStartTimeUnixNano(), s.getEndTimeUnixNano(), attributes(s.getAttributesList())));
@@ -122,6 +129,11 @@ public final class OtlpReceiver implements AutoCloseable {
     /** Every span received so far. */
     public synchronized List<Received> spans() {
         return List.copyOf(spans);
+    }
+
+    /** Spans received again (an exporter's retry), not kept twice. */
+    public synchronized int duplicates() {
+        return duplicates;
     }
 
     /** How many export requests arrived. */
