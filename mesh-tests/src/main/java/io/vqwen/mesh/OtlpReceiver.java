@@ -23,8 +23,9 @@ import java.util.function.Predicate;
 import java.util.zip.GZIPInputStream;
 
 /**
- * An OTLP/HTTP trace receiver of our own ({@code http/protobuf}, {@code POST /v1/traces}) on a free loopback port,
- * for tests that point services at it with {@code OTEL_EXPORTER_OTLP_ENDPOINT}: it decodes each
+ * An OTLP trace receiver of our own on free loopback ports, for tests that point services at it with
+ * {@code OTEL_EXPORTER_OTLP_ENDPOINT}: {@code http/protobuf} ({@code POST /v1/traces}, {@link #endpoint()}) and
+ * {@code grpc} ({@code TraceService/Export}, {@link #grpcEndpoint()}). It decodes each
  * {@code ExportTraceServiceRequest} into flat {@link Received} spans, tagged with their resource's {@code service.name}.
  */
 public final class OtlpReceiver implements AutoCloseable {
@@ -41,6 +42,8 @@ public final class OtlpReceiver implements AutoCloseable {
     }
 
     private final HttpServer server;
+    private io.grpc.Server grpc;
+    private int grpcExports;
     private final List<Received> spans = new ArrayList<>();
     /** traceId/spanId of every span kept: an exporter retries a batch it thinks failed, so a span may come twice. */
     private final java.util.Set<String> seen = new java.util.HashSet<>();
@@ -63,6 +66,8 @@ public final class OtlpReceiver implements AutoCloseable {
             s.createContext("/v1/traces", r::handle);
             s.setExecutor(Executors.newFixedThreadPool(2, Thread.ofPlatform().daemon().name("otlp-receiver-", 0).factory()));
             s.start();
+            r.grpc = io.grpc.netty.NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                    .maxInboundMessageSize(16 << 20).addService(r.new GrpcTraces()).build().start();
             return r;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start the OTLP receiver", e);
@@ -72,6 +77,28 @@ public final class OtlpReceiver implements AutoCloseable {
     /** The base URL for {@code OTEL_EXPORTER_OTLP_ENDPOINT}; exporters append {@code /v1/traces}. */
     public String endpoint() {
         return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    /** The base URL for {@code OTEL_EXPORTER_OTLP_ENDPOINT} with {@code OTEL_EXPORTER_OTLP_PROTOCOL=grpc}. */
+    public String grpcEndpoint() {
+        return "http://127.0.0.1:" + grpc.getPort();
+    }
+
+    /** How many export requests came over gRPC. */
+    public synchronized int grpcExports() {
+        return grpcExports;
+    }
+
+    private final class GrpcTraces extends io.opentelemetry.proto.collector.trace.v1.TraceServiceGrpc.TraceServiceImplBase {
+        @Override
+        public void export(ExportTraceServiceRequest req, io.grpc.stub.StreamObserver<ExportTraceServiceResponse> out) {
+            synchronized (OtlpReceiver.this) {
+                grpcExports++;
+            }
+            add(req);
+            out.onNext(ExportTraceServiceResponse.getDefaultInstance());
+            out.onCompleted();
+        }
     }
 
     private void handle(HttpExchange ex) throws IOException {
@@ -163,5 +190,6 @@ public final class OtlpReceiver implements AutoCloseable {
     @Override
     public void close() {
         server.stop(0);
+        if (grpc != null) grpc.shutdownNow();
     }
 }

@@ -19,8 +19,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Tracing end to end: the four services as processes, exporting over OTLP http/protobuf to a receiver of our own,
- * configured only by the standard {@code OTEL_EXPORTER_OTLP_ENDPOINT} and {@code OTEL_EXPORTER_OTLP_PROTOCOL}.
+ * Tracing end to end: the four services as processes, exporting to an OTLP receiver of our own, configured by the
+ * standard {@code OTEL_EXPORTER_OTLP_ENDPOINT} and {@code OTEL_EXPORTER_OTLP_PROTOCOL} (http/protobuf); the projector
+ * by {@code quarkus.otel.exporter.otlp.*} properties instead, over gRPC.
  */
 class TracingIT {
     /** The spans docs/tracing.md names, by the service that records them. */
@@ -43,6 +44,9 @@ class TracingIT {
                 .environment("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
                 // Export within a fraction of a second rather than the batch processor's default 5 s: test speed only.
                 .property("quarkus.otel.bsp.schedule.delay", "100ms")
+                // The other OTLP protocol, set by Quarkus properties, which win over the OTEL_* variables.
+                .property(MeshService.PROJECTOR, "quarkus.otel.exporter.otlp.endpoint", receiver.grpcEndpoint())
+                .property(MeshService.PROJECTOR, "quarkus.otel.exporter.otlp.protocol", "grpc")
                 .start();
         api = new GatewayApi(mesh.httpUri(MeshService.GATEWAY), mesh.grpcPort(MeshService.GATEWAY), null);
     }
@@ -109,6 +113,7 @@ class TracingIT {
             assertTrue(first.startEpochNanos() <= chunk.startEpochNanos() && first.endEpochNanos() >= chunk.endEpochNanos(),
                     "arrival -> first token encloses each prefill chunk");
         }
+        assertTrue(receiver.grpcExports() > 0, "projector-service exported over OTLP gRPC");
         // One SSE write span for the whole stream, not one per token.
         assertEquals(1, trace.stream().filter(s -> s.name().equals("sse.write")).count());
         System.out.printf("one image request: %d spans in trace %s: %s%n", trace.size(), traceId,
