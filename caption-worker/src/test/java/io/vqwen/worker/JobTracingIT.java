@@ -78,7 +78,7 @@ class JobTracingIT {
         String traceId = "0af7651916cd43dd8448eb211c80319c", producerSpan = "b7ad6b7169203331";
         String job = job("traced-1", "image.png");
         kafka.send("traced.requests", "traced-1", job, Map.of("traceparent", "00-" + traceId + "-" + producerSpan + "-01"));
-        List<Received> trace = awaitTrace(traceId, Set.of("caption.job", "chat.parse", "vision.tower", "decoder.first_token"));
+        List<Received> trace = awaitTrace(traceId, Set.of("caption.job", "chat.parse", "vision.tower", "decoder.first_token"), producerSpan);
 
         Received job1 = only(trace, "caption.job");
         assertEquals("caption-worker", job1.service());
@@ -107,7 +107,7 @@ class JobTracingIT {
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(202, r.statusCode(), r.body());
         }
-        List<Received> trace = awaitTrace(traceId, Set.of("caption.job", "decoder.first_token"));
+        List<Received> trace = awaitTrace(traceId, Set.of("caption.job", "decoder.first_token"), clientSpan);
         Map<String, Received> byId = trace.stream().collect(Collectors.toMap(Received::spanId, s -> s));
         // client -> gateway POST /v1/jobs -> worker POST /v1/jobs -> record -> caption.job -> gateway chat -> ...
         Received proxy = trace.stream().filter(s -> s.service().equals("gateway") && s.parentSpanId().equals(clientSpan))
@@ -130,10 +130,18 @@ class JobTracingIT {
         return j.put("max_tokens", 4).put("temperature", 0).toString();
     }
 
-    private static List<Received> awaitTrace(String traceId, Set<String> names) throws InterruptedException {
-        Predicate<List<Received>> done = spans -> spans.stream().filter(s -> s.traceId().equals(traceId)).map(Received::name)
-                .collect(Collectors.toSet()).containsAll(names);
-        receiver.await(done, Duration.ofSeconds(60), names + " in trace " + traceId);
+    /**
+     * The trace once it holds {@code names} and is whole: spans arrive as each ends (a parent after its children),
+     * so wait until every parent but the producer's own span has arrived too. A parent that never comes fails here.
+     */
+    private static List<Received> awaitTrace(String traceId, Set<String> names, String outsideParent) throws InterruptedException {
+        Predicate<List<Received>> done = all -> {
+            List<Received> spans = all.stream().filter(s -> s.traceId().equals(traceId)).toList();
+            Set<String> ids = spans.stream().map(Received::spanId).collect(Collectors.toSet());
+            return spans.stream().map(Received::name).collect(Collectors.toSet()).containsAll(names)
+                    && spans.stream().allMatch(s -> ids.contains(s.parentSpanId()) || s.parentSpanId().equals(outsideParent));
+        };
+        receiver.await(done, Duration.ofSeconds(60), names + " and every parent in trace " + traceId);
         return receiver.trace(traceId);
     }
 

@@ -66,9 +66,16 @@ class TracingIT {
         // The trace is the one whose gateway parse span this request made; wait until every named span is in it.
         String traceId = receiver.await(spans -> spans.stream().anyMatch(s -> s.name().equals("chat.parse")), Duration.ofSeconds(30),
                 "the gateway's chat.parse span").stream().filter(s -> s.name().equals("chat.parse")).findFirst().orElseThrow().traceId();
-        Predicate<List<Received>> complete = spans -> spans.stream().filter(s -> s.traceId().equals(traceId)).map(Received::name)
-                .collect(Collectors.toSet()).containsAll(NAMED.keySet());
-        receiver.await(complete, Duration.ofSeconds(30), "every named span in trace " + traceId);
+        // Spans arrive as each ends, a parent after its children and each service on its own schedule: wait until the
+        // trace is whole (a root, every parent present). A span whose parent never arrives fails here, by timeout.
+        Predicate<List<Received>> complete = all -> {
+            List<Received> spans = all.stream().filter(s -> s.traceId().equals(traceId)).toList();
+            Set<String> ids = spans.stream().map(Received::spanId).collect(Collectors.toSet());
+            return spans.stream().map(Received::name).collect(Collectors.toSet()).containsAll(NAMED.keySet())
+                    && spans.stream().anyMatch(Received::isRoot)
+                    && spans.stream().allMatch(s -> s.isRoot() || ids.contains(s.parentSpanId()));
+        };
+        receiver.await(complete, Duration.ofSeconds(30), "every named span, the root and every parent in trace " + traceId);
         List<Received> trace = receiver.trace(traceId);
 
         assertEquals(Set.of("gateway", "vision-service", "projector-service", "decoder-service"),
@@ -127,8 +134,10 @@ class TracingIT {
         GatewayApi.Answer a = api.grpcWithHeaders(GatewayApi.imageRequestUrl(Goldens.dataUrl(Goldens.freshPng(1202), "image/png"), 4),
                 Map.of("traceparent", "00-" + traceId + "-00f067aa0ba902b7-01"));
         assertEquals(200, a.status(), a.text());
+        // The gateway's gRPC server span ends last, after grpc.write and the decoder's spans.
         Predicate<List<Received>> done = spans -> spans.stream().anyMatch(s -> s.traceId().equals(traceId) && s.name().equals("decoder.first_token"))
-                && spans.stream().anyMatch(s -> s.traceId().equals(traceId) && s.name().equals("grpc.write"));
+                && spans.stream().anyMatch(s -> s.traceId().equals(traceId) && s.name().equals("grpc.write"))
+                && spans.stream().anyMatch(s -> s.traceId().equals(traceId) && s.service().equals("gateway") && s.kind().equals("SPAN_KIND_SERVER"));
         receiver.await(done, Duration.ofSeconds(30), "the decoder and grpc.write spans of trace " + traceId);
         List<Received> trace = receiver.trace(traceId);
         assertFalse(trace.stream().anyMatch(Received::isRoot), "the caller's span is the root, outside the mesh");
