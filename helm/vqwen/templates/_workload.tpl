@@ -2,6 +2,22 @@
 Pieces of the Deployments. Each takes dict "root" $ "c" <component key>.
 */}}
 
+{{/* OTLP trace export for every service (docs/tracing.md); without an endpoint nothing is set and tracing is off. */}}
+{{- define "vqwen.tracingEnv" -}}
+{{- $t := .Values.tracing }}
+{{- if not (has $t.otlp.protocol (list "grpc" "http/protobuf")) }}
+{{- fail (printf "tracing.otlp.protocol must be grpc or http/protobuf, got %q" $t.otlp.protocol) }}
+{{- end }}
+{{- with $t.otlp.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $t.otlp.protocol | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $t.samplerRatio | quote }}
+{{- end }}
+{{- end }}
+
 {{/*
 Environment every component gets, each key one its service declares (helm-tests checks them against the sources):
 JVM options, the model, the drain, and the gRPC clients the service has, pointed at the Services of the release.
@@ -24,6 +40,7 @@ JVM options, the model, the drain, and the gRPC clients the service has, pointed
 {{- end }}
 {{- end }}
 {{- include "vqwen.drainEnv" . }}
+{{- include "vqwen.tracingEnv" $root }}
 {{- range $client, $peer := include "vqwen.grpcClients" .c | fromJson }}
 {{- $pv := index $root.Values $peer }}
 {{- $P := upper $client }}

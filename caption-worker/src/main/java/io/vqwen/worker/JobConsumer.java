@@ -23,6 +23,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Scope;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -110,6 +113,7 @@ public final class JobConsumer implements AutoCloseable {
     private final ResultIndex index;
     private final Chat chat;
     private final WorkerMetrics m;
+    private final JobTrace trace;
     private final ExecutorService jobs = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("vqwen-job-", 0).factory());
     private final LinkedBlockingQueue<Finished> finished = new LinkedBlockingQueue<>();
     private final Set<String> runningIds = ConcurrentHashMap.newKeySet();
@@ -135,6 +139,13 @@ public final class JobConsumer implements AutoCloseable {
      */
     public JobConsumer(Settings settings, Map<String, Object> consumerProps, Producer<String, byte[]> producer,
                        ResultIndex index, Chat chat, WorkerMetrics metrics) {
+        this(settings, consumerProps, producer, index, chat, metrics, JobTrace.NONE);
+    }
+
+    /** @param trace continues each record's trace in the job's span (its {@code traceparent} header) */
+    public JobConsumer(Settings settings, Map<String, Object> consumerProps, Producer<String, byte[]> producer,
+                       ResultIndex index, Chat chat, WorkerMetrics metrics, JobTrace trace) {
+        this.trace = trace;
         this.s = settings;
         this.consumerProps = new HashMap<>(consumerProps);
         this.consumerProps.put("enable.auto.commit", "false");
@@ -274,12 +285,16 @@ public final class JobConsumer implements AutoCloseable {
         m.inFlight.set(running.size());
         jobs.execute(() -> {
             End end;
-            try {
+            Span span = trace.start(r, id);
+            try (Scope ignored = span.makeCurrent()) {
                 end = execute(run);
             } catch (Throwable t) {
                 LOG.errorf(t, "job %s: unexpected failure; left for redelivery", run.id);
                 end = End.RELEASED;
             }
+            span.setAttribute("vqwen.job_end", end.name().toLowerCase(java.util.Locale.ROOT));
+            if (end != End.COMPLETED) span.setStatus(StatusCode.ERROR, end.name());
+            span.end();
             finished.add(new Finished(run, end));
         });
     }

@@ -88,7 +88,10 @@ public class JobsApi {
         }
         try {
             // A blocking route (worker pool): send() may wait up to max.block.ms for Kafka's metadata.
-            worker.producer().send(new ProducerRecord<>(worker.topics().topic().requests(), id, value))
+            ProducerRecord<String, byte[]> record = new ProducerRecord<>(worker.topics().topic().requests(), id, value);
+            // The job continues this request's trace (and the gateway's, when it came through /v1/jobs there).
+            worker.jobTrace().inject(record.headers());
+            worker.producer().send(record)
                     .get(worker.submitTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             unavailable(ctx, notEnqueued(e.getCause()));

@@ -1,6 +1,7 @@
 package io.vqwen.worker;
 
 import io.micrometer.core.instrument.MeterRegistry;
+import io.opentelemetry.api.OpenTelemetry;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -37,16 +38,18 @@ public class Worker {
     private final ResultIndex index;
     private final JobConsumer consumer;
     private final WorkerMetrics metrics;
+    private final JobTrace jobTrace;
     private volatile boolean stopping;
     private volatile String stage = "starting";
     private Thread bootstrap;
 
-    public Worker(WorkerConfig cfg, TopicsConfig topics, Chat chat, MeterRegistry registry, Config config) {
+    public Worker(WorkerConfig cfg, TopicsConfig topics, Chat chat, MeterRegistry registry, Config config, OpenTelemetry otel) {
         this.cfg = cfg;
         this.topics = topics;
         this.name = cfg.instanceId().orElseGet(Worker::hostAndPid);
         this.kafka = KafkaSettings.all(config);
         this.metrics = new WorkerMetrics(registry);
+        this.jobTrace = new JobTrace(otel);
 
         Map<String, Object> p = new HashMap<>(KafkaSettings.producer(kafka));
         // At-least-once without duplicates from the producer's own retries; results are acknowledged by all replicas.
@@ -74,7 +77,7 @@ public class Worker {
         this.index = new ResultIndex(topics.topic().results(), c, cfg.indexMaxEntries());
         this.consumer = new JobConsumer(new JobConsumer.Settings(topics.topic().requests(), topics.topic().results(),
                 topics.topic().dlq(), cfg.maxInFlight(), cfg.drainTimeout(), cfg.retry().initialBackoff(),
-                cfg.retry().maxBackoff(), cfg.retry().maxAttempts(), name), c, producer, index, chat, metrics);
+                cfg.retry().maxBackoff(), cfg.retry().maxAttempts(), name), c, producer, index, chat, metrics, jobTrace);
     }
 
     void onStart(@Observes StartupEvent e) {
@@ -123,6 +126,11 @@ public class Worker {
 
     public String stage() {
         return stage;
+    }
+
+    /** Trace context in and out of job records. */
+    public JobTrace jobTrace() {
+        return jobTrace;
     }
 
     public KafkaProducer<String, byte[]> producer() {

@@ -45,6 +45,13 @@ final class TestKafka implements AutoCloseable {
         send(topic, key, value == null ? null : value.getBytes(StandardCharsets.UTF_8));
     }
 
+    /** A record with headers (for example a W3C {@code traceparent}). */
+    void send(String topic, String key, String value, Map<String, String> headers) throws Exception {
+        ProducerRecord<String, byte[]> r = new ProducerRecord<>(topic, key, value.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        headers.forEach((k, v) -> r.headers().add(k, v.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        producer.send(r).get(30, TimeUnit.SECONDS);
+    }
+
     void send(String topic, String key, byte[] value) throws Exception {
         producer.send(new ProducerRecord<>(topic, key, value)).get(30, TimeUnit.SECONDS);
     }

@@ -26,6 +26,7 @@ import java.util.concurrent.TimeUnit;
 final class WorkerProcess implements AutoCloseable {
     final int httpPort;
     private final Map<String, String> props;
+    private final Map<String, String> env = new LinkedHashMap<>();
     private final Path log;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
     private Process process;
@@ -34,6 +35,18 @@ final class WorkerProcess implements AutoCloseable {
         this.httpPort = freePort();
         this.props = new LinkedHashMap<>(props);
         this.log = Path.of("target", "mesh-logs", "caption-worker-" + httpPort + ".log").toAbsolutePath();
+    }
+
+    /** A system property, before {@link #start()}. */
+    WorkerProcess property(String key, String value) {
+        props.put(key, value);
+        return this;
+    }
+
+    /** An environment variable, before {@link #start()}; the test's own OTEL_* variables are never inherited. */
+    WorkerProcess environment(String key, String value) {
+        env.put(key, value);
+        return this;
     }
 
     URI uri(String path) {
@@ -58,7 +71,10 @@ final class WorkerProcess implements AutoCloseable {
             Files.createDirectories(log.getParent());
             Files.writeString(log, "$ " + String.join(" ", cmd) + "\n", StandardCharsets.UTF_8,
                     StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-            process = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+            pb.environment().keySet().removeIf(k -> k.startsWith("OTEL_"));
+            pb.environment().putAll(env);
+            process = pb.start();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -310,6 +310,7 @@ public final class UpCommand implements Callable<Integer> {
             say(String.format("  %-9s off (--no-kafka): no caption worker, /v1/jobs answers 503", "kafka"));
         }
         say("  health: /q/health/{started,ready,live}, metrics: /q/metrics on each HTTP port");
+        say("  " + io.vqwen.cli.mesh.TracingPlan.describe(System.getenv(), properties));
         say("  logs: " + logs.toAbsolutePath() + "/NAME.log" + (echo ? ", and below, prefixed with the service name" : ""));
         say("Ctrl-C stops everything.");
     }

@@ -2,6 +2,8 @@ package io.vqwen.decoder;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Context;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
@@ -13,6 +15,7 @@ import io.vqwen.engine.generate.GenerationListener;
 import io.vqwen.engine.generate.GenerationRequest;
 import io.vqwen.engine.generate.RequestHandle;
 import io.vqwen.engine.generate.SamplingParams;
+import io.vqwen.engine.generate.StepTrace;
 import io.vqwen.engine.generate.TokenDelta;
 import io.vqwen.engine.generate.TokenLogprob;
 import io.vqwen.engine.generate.TopLogprob;
@@ -51,15 +54,20 @@ public class DecoderGrpcService implements DecoderService {
     @Inject
     DecoderMetrics metrics;
 
+    /** The engine records the request's queue, prefill chunks and first token under its gRPC server span. */
+    @Inject
+    Tracer tracer;
+
     @Override
     public Multi<GenerateChunk> generate(GenerateRequest request) {
         // BUFFER: a stream never outgrows max-model-len chunks, and the step thread must never wait for a client.
         // Subscribed on a worker: decoding a 5.9 MB embeddings tensor has no place on the event loop.
-        return Multi.createFrom().<GenerateChunk>emitter(em -> start(request, em), BackPressureStrategy.BUFFER)
+        StepTrace trace = new StepTrace(tracer, Context.current());
+        return Multi.createFrom().<GenerateChunk>emitter(em -> start(request, em, trace), BackPressureStrategy.BUFFER)
                 .runSubscriptionOn(Infrastructure.getDefaultWorkerPool());
     }
 
-    private void start(GenerateRequest request, MultiEmitter<? super GenerateChunk> em) {
+    private void start(GenerateRequest request, MultiEmitter<? super GenerateChunk> em, StepTrace trace) {
         long start = System.nanoTime();
         try {
             state.enter();
@@ -84,7 +92,7 @@ public class DecoderGrpcService implements DecoderService {
         });
         try {
             GenerationRequest req = toEngine(request);
-            handle.set(model.engine().submit(req, new Listener(em, start, finished)));
+            handle.set(model.engine().submit(req, new Listener(em, start, finished), trace));
         } catch (RuntimeException e) {
             finished.set(true);
             StatusRuntimeException s = GrpcErrors.toStatus(e);

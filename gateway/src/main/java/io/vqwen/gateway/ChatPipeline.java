@@ -2,6 +2,11 @@ package io.vqwen.gateway;
 
 import com.google.protobuf.ByteString;
 import io.grpc.Status;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Context;
+import io.opentelemetry.context.Scope;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
 import io.vqwen.engine.generate.TokenLogprob;
@@ -18,6 +23,7 @@ import io.vqwen.proto.v1.InfoResponse;
 import io.vqwen.proto.v1.ProjectRequest;
 import io.vqwen.proto.v1.Tensor;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpClient;
@@ -32,6 +38,7 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
 import org.jboss.logging.Logger;
 
 /**
@@ -56,6 +63,12 @@ public class ChatPipeline {
     private final ChatRequestParser parser;
     private final DType embeddingDtype;
     private volatile HttpClient http;
+
+    /** Spans of this hop (docs/tracing.md); the no-op tracer while tracing is off. */
+    @Inject
+    Tracer tracer;
+    /** Runs a subscription on the calling thread: with {@code Context.wrap}, the gRPC calls it starts see that context. */
+    private static final Executor DIRECT = Runnable::run;
 
     public ChatPipeline(ModelFiles model, MeshClients mesh, MeshCheck meshCheck, GatewayMetrics metrics, GatewayConfig cfg) {
         this.model = model;
@@ -84,8 +97,19 @@ public class ChatPipeline {
 
     /** JSON, base64, SHA-256, image fetches and the tokenizer: call this on a worker thread. Counts its own 4xx. */
     public Prepared prepare(byte[] body, long arrivalNanos) {
+        ChatCall call;
+        Span parse = tracer.spanBuilder("chat.parse").setAttribute("vqwen.body_bytes", body.length).startSpan();
+        try (Scope ignored = parse.makeCurrent()) {
+            call = parser.parse(body);
+        } catch (ApiException e) {
+            metrics.request(e.status());
+            parse.setStatus(StatusCode.ERROR, e.getMessage());
+            throw e;
+        } finally {
+            parse.end();
+        }
         try {
-            return prepare(parser.parse(body), arrivalNanos);
+            return prepare(call, arrivalNanos);
         } catch (ApiException e) {
             metrics.request(e.status());
             throw e;
@@ -100,10 +124,15 @@ public class ChatPipeline {
         List<ImageInput> images = new ArrayList<>(call.images().size());
         for (ImageInput img : call.images()) images.add(img instanceof ImageInput.Remote r ? fetch(r) : img);
         Prompt prompt;
+        Span tokenize = tracer.spanBuilder("chat.tokenize").startSpan();
         try {
             prompt = model.prompts().build(call.templateMessages(), call.templateKwargs());
+            tokenize.setAttribute("vqwen.prompt_tokens", prompt.ids().length);
         } catch (TemplateException e) {
+            tokenize.setStatus(StatusCode.ERROR, e.getMessage());
             throw ApiException.invalid("messages", "The chat template cannot render these messages: " + e.getMessage());
+        } finally {
+            tokenize.end();
         }
         if (prompt.imageCount() != images.size()) {
             throw ApiException.invalid("messages", "The prompt holds " + prompt.imageCount() + " image token(s) but the request carries "
@@ -120,12 +149,15 @@ public class ChatPipeline {
      */
     public Multi<ChatEvent> run(Prepared p) {
         RequestState st = new RequestState(p);
+        // The caller's span (HTTP or gRPC server) is the parent of every hop; Mutiny's callbacks run on gRPC threads
+        // that do not carry it, so each call that leaves the gateway is subscribed inside it.
+        Executor inRequest = Context.current().wrap(DIRECT);
         return Multi.createFrom().deferred(() -> {
                     metrics.started();
                     return meshCheck.decoderInfo()
                             .map(info -> maxTokens(p, info))
-                            .chain(maxTokens -> embeddings(p, st).map(emb -> request(p, emb, maxTokens)))
-                            .onItem().transformToMulti(mesh::generate)
+                            .chain(maxTokens -> embeddings(p, st).runSubscriptionOn(inRequest).map(emb -> request(p, emb, maxTokens)))
+                            .onItem().transformToMulti(r -> mesh.generate(r).runSubscriptionOn(inRequest))
                             .onItem().transformToIterable(st::events)
                             .onCompletion().switchTo(() -> st.finished ? Multi.createFrom().empty()
                                     : Multi.createFrom().failure(ApiException.internal("decoder-service ended the stream without a finish reason", null)));
@@ -191,17 +223,30 @@ public class ChatPipeline {
 
     private Uni<Resolved> resolve(ImageInput img) {
         return Uni.createFrom().deferred(() -> {
-            EmbeddingCache.Lookup l = switch (img) {
-                case ImageInput.Inline i -> cache.getOrStart(i.sha256(), () -> encode(i.bytes()));
-                case ImageInput.Uploaded u -> {
-                    CompletableFuture<Embedding> f = cache.get(u.sha256());
-                    if (f == null) throw unknownUpload(u);
-                    yield new EmbeddingCache.Lookup(f, true);
-                }
-                case ImageInput.Remote r -> throw new IllegalStateException("remote image not fetched: " + r.param());
-            };
+            // From the lookup to the embeddings: on a miss the encode it starts (vision, projector) is its child.
+            Span span = tracer.spanBuilder("embedding.cache").startSpan();
+            EmbeddingCache.Lookup l;
+            try (Scope ignored = span.makeCurrent()) {
+                l = switch (img) {
+                    case ImageInput.Inline i -> cache.getOrStart(i.sha256(), () -> encode(i.bytes()));
+                    case ImageInput.Uploaded u -> {
+                        CompletableFuture<Embedding> f = cache.get(u.sha256());
+                        if (f == null) throw unknownUpload(u);
+                        yield new EmbeddingCache.Lookup(f, true);
+                    }
+                    case ImageInput.Remote r -> throw new IllegalStateException("remote image not fetched: " + r.param());
+                };
+            } catch (RuntimeException e) {
+                span.setStatus(StatusCode.ERROR, String.valueOf(e.getMessage())).end();
+                throw e;
+            }
+            span.setAttribute("vqwen.cache_hit", l.hit());
             // copy(): a request that is cancelled must not cancel an encode other requests share.
-            return Uni.createFrom().completionStage(l.future().copy()).map(e -> new Resolved(e, l.hit()));
+            return Uni.createFrom().completionStage(l.future().copy()).map(e -> new Resolved(e, l.hit()))
+                    .onTermination().invoke((e, f, cancelled) -> {
+                        if (f != null) span.setStatus(StatusCode.ERROR, String.valueOf(f.getMessage()));
+                        span.end();
+                    });
         }).onFailure().transform(e -> imageError(img, e));
     }
 
@@ -225,8 +270,10 @@ public class ChatPipeline {
         int hidden = model.config().textConfig().hiddenSize();
         EncodeRequest req = EncodeRequest.newBuilder().setImage(ByteString.copyFrom(image))
                 .setMimeType(String.valueOf(Images.sniff(image))).setDtype(DType.F32).build();
-        return mesh.encode(req)
-                .chain(er -> mesh.project(ProjectRequest.newBuilder().setFeatures(er.getFeatures()).setDtype(embeddingDtype).build()))
+        Executor inCaller = Context.current().wrap(DIRECT);
+        return mesh.encode(req).runSubscriptionOn(inCaller)
+                .chain(er -> mesh.project(ProjectRequest.newBuilder().setFeatures(er.getFeatures()).setDtype(embeddingDtype).build())
+                        .runSubscriptionOn(inCaller))
                 .map(pr -> {
                     Tensor t = pr.getEmbeddings();
                     long bytesPer = t.getDtype() == DType.BF16 ? 2 : 4;

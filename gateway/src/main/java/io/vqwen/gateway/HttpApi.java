@@ -2,6 +2,10 @@ package io.vqwen.gateway;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Scope;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.subscription.Cancellable;
 import io.vertx.core.Context;
@@ -17,6 +21,7 @@ import io.vqwen.gateway.ChatPipeline.Prepared;
 import io.vqwen.proto.v1.InfoResponse;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,6 +50,8 @@ public class HttpApi {
     private final GatewayConfig cfg;
     private final GatewayMetrics metrics;
     private final MeshCheck meshCheck;
+    @Inject
+    Tracer tracer;
 
     public HttpApi(ChatPipeline pipeline, ModelFiles model, ApiKeys keys, GatewayConfig cfg, GatewayMetrics metrics, MeshCheck meshCheck) {
         this.pipeline = pipeline;
@@ -78,9 +85,19 @@ public class HttpApi {
         Buffer buf = ctx.body().buffer();
         byte[] bytes = buf == null ? new byte[0] : buf.getBytes();
         Context vctx = Vertx.currentContext();
+        // The HTTP server span: parent of this request's spans and of every call to the mesh.
+        io.opentelemetry.context.Context trace = io.opentelemetry.context.Context.current();
         // JSON, base64 and the tokenizer are CPU work: off the event loop.
-        ctx.vertx().<Prepared>executeBlocking(() -> pipeline.prepare(bytes, arrival), false)
-                .onSuccess(p -> respond(ctx, vctx, p))
+        ctx.vertx().<Prepared>executeBlocking(() -> {
+                    try (Scope ignored = trace.makeCurrent()) {
+                        return pipeline.prepare(bytes, arrival);
+                    }
+                }, false)
+                .onSuccess(p -> {
+                    try (Scope ignored = trace.makeCurrent()) {
+                        respond(ctx, vctx, p);
+                    }
+                })
                 .onFailure(e -> sendError(ctx, asApi(e)));
     }
 
@@ -97,6 +114,7 @@ public class HttpApi {
         // A client that goes away cancels the Generate call; the decoder frees the sequence at its next step.
         ctx.response().closeHandler(v -> {
             if (!r.done) sub.cancel();
+            r.closed();
         });
     }
 
@@ -114,6 +132,10 @@ public class HttpApi {
 
         abstract void failure(ApiException e);
 
+        /** The connection closed (after the end, or before it: a client that went away). */
+        void closed() {
+        }
+
         void complete() {
             if (!done) failure(ApiException.internal("the response ended without a finish", null));
         }
@@ -122,6 +144,10 @@ public class HttpApi {
     /** OpenAI's SSE: role chunk, content chunks, finish chunk, usage chunk, {@code [DONE]}. */
     private final class SseResponder extends Responder {
         private boolean started;
+        /** One span per stream, from the first write to the last (not one per token: that would cost per token). */
+        private Span write;
+        private int chunks;
+        private final io.opentelemetry.context.Context trace = io.opentelemetry.context.Context.current();
 
         SseResponder(RoutingContext ctx, OpenAiFormat fmt) {
             super(ctx, fmt);
@@ -133,6 +159,7 @@ public class HttpApi {
             if (done || resp.closed()) return;
             if (!started) {
                 started = true;
+                write = tracer.spanBuilder("sse.write").setParent(trace).startSpan();
                 resp.setStatusCode(200).setChunked(true)
                         .putHeader(HttpHeaders.CONTENT_TYPE, "text/event-stream; charset=utf-8")
                         .putHeader(HttpHeaders.CACHE_CONTROL, "no-cache")
@@ -149,8 +176,22 @@ public class HttpApi {
                     for (String chunk : fmt.finishChunks(f)) send(chunk);
                     done = true;
                     resp.end("data: [DONE]\n\n");
+                    endWrite(null);
                 }
             }
+        }
+
+        @Override
+        void closed() {
+            endWrite(done ? null : "the client went away");
+        }
+
+        private void endWrite(String error) {
+            if (write == null) return;
+            write.setAttribute("vqwen.chunks", chunks);
+            if (error != null) write.setStatus(StatusCode.ERROR, error);
+            write.end();
+            write = null;
         }
 
         @Override
@@ -163,9 +204,11 @@ public class HttpApi {
                 // Mid-stream: an error event is the last event; no [DONE], which would claim a complete answer.
                 ctx.response().end("data: " + OpenAiFormat.error(e) + "\n\n");
             }
+            endWrite(e.getMessage());
         }
 
         private void send(String json) {
+            chunks++;
             ctx.response().write("data: " + json + "\n\n");
         }
     }

@@ -164,7 +164,10 @@ class ChartTest {
                 new Case("default values", null, List.of(), false),
                 new Case("default values + kafka.bootstrapServers", null,
                         List.of("kafka.bootstrapServers=kafka-0.kafka.example.org:9092"), false),
-                new Case("values-two-gpu-pools.yaml", Helm.REPO.resolve("helm/values-two-gpu-pools.yaml"), List.of(), true));
+                new Case("values-two-gpu-pools.yaml", Helm.REPO.resolve("helm/values-two-gpu-pools.yaml"), List.of(), true),
+                new Case("tracing to an OTLP collector", null, List.of("kafka.bootstrapServers=kafka-0.kafka.example.org:9092",
+                        "tracing.otlp.endpoint=http://otel-collector.observability:4318", "tracing.otlp.protocol=http/protobuf",
+                        "tracing.samplerRatio=0.25"), false));
     }
 
     private static final Map<String, Manifests> RENDERED = new ConcurrentHashMap<>();
@@ -409,6 +412,15 @@ class ChartTest {
             int checked = 0;
             for (JsonNode e : ctr.path("env")) {
                 String var = e.path("name").asText();
+                if (var.startsWith("OTEL_")) {
+                    // The OpenTelemetry SDK's standard names, which vqwen-telemetry maps onto quarkus.otel.*.
+                    checked++;
+                    if (!OtelVariables.honoured(Helm.REPO, comp.module, var)) {
+                        problems.add(comp.module + ": " + var + " is not among " + OtelVariables.mapped(Helm.REPO)
+                                + " or the module lacks vqwen-telemetry");
+                    }
+                    continue;
+                }
                 if (!var.startsWith("VQWEN_") && !var.startsWith("QUARKUS_") && !var.startsWith("KAFKA_")) {
                     continue; // JAVA_OPTS, HF_*: read by the JVM launcher and the Hub client, not as properties
                 }
@@ -1009,6 +1021,34 @@ class ChartTest {
                 }
             }
         }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void everyDeploymentExportsTracesExactlyWhenAnEndpointIsSet(Case c) {
+        Manifests m = render(c);
+        JsonNode tracing = c.values().path("tracing");
+        String endpoint = tracing.path("otlp").path("endpoint").asText("");
+        for (Component comp : deployed(c, m)) {
+            JsonNode ctr = container(m.deployment(comp.module), comp.module);
+            if (endpoint.isEmpty()) {
+                for (JsonNode e : ctr.path("env")) {
+                    assertFalse(e.path("name").asText().startsWith("OTEL_"), comp.module + " gets " + e + " with tracing off in " + c);
+                }
+                continue;
+            }
+            assertEquals(endpoint, envValue(ctr, "OTEL_EXPORTER_OTLP_ENDPOINT").orElse(null), comp.module + " in " + c);
+            assertEquals(tracing.path("otlp").path("protocol").asText(), envValue(ctr, "OTEL_EXPORTER_OTLP_PROTOCOL").orElse(null),
+                    comp.module + " in " + c);
+            assertEquals(tracing.path("samplerRatio").asText(), envValue(ctr, "OTEL_TRACES_SAMPLER_ARG").orElse(null), comp.module + " in " + c);
+        }
+    }
+
+    @Test
+    void anUnknownTracingProtocolIsRejectedWithTheReason() {
+        Helm.Result r = Helm.locate().template(null, "tracing.otlp.endpoint=http://c:4317", "tracing.otlp.protocol=http/json");
+        assertFalse(r.ok(), "rendering must fail for a protocol OTLP does not define");
+        assertTrue(r.stderr().contains("tracing.otlp.protocol must be grpc or http/protobuf, got \"http/json\""), r.stderr());
     }
 
     @Test

@@ -55,10 +55,13 @@ public final class MeshHarness implements AutoCloseable {
     private final Map<MeshService, Path> logs = new EnumMap<>(MeshService.class);
     private final Map<MeshService, ManagedChannel> channels = new EnumMap<>(MeshService.class);
     private final Duration readyTimeout;
+    private final Map<String, String> environment;
     // HTTP/1.1: a draining Quarkus answers an h2c-upgraded request with GOAWAY, which the JDK client reports as an error.
     private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(2)).build();
 
-    private MeshHarness(MeshLayout layout, String model, Map<MeshService, Map<String, String>> properties, Duration readyTimeout) {
+    private MeshHarness(MeshLayout layout, String model, Map<MeshService, Map<String, String>> properties, Duration readyTimeout,
+                        Map<String, String> environment) {
+        this.environment = Map.copyOf(environment);
         this.layout = layout;
         this.model = model;
         this.properties = properties;
@@ -84,6 +87,7 @@ public final class MeshHarness implements AutoCloseable {
         private final Map<MeshService, Map<String, String>> own = new EnumMap<>(MeshService.class);
         private Duration readyTimeout = DEFAULT_READY_TIMEOUT;
         private Await await = Await.READY;
+        private final Map<String, String> environment = new LinkedHashMap<>();
 
         /** A model directory, Hub id or synthetic:NAME for every service (default: the bundled testdata/tiny-llava). */
         public Builder model(String model) {
@@ -106,6 +110,15 @@ public final class MeshHarness implements AutoCloseable {
         /** A system property for one service; it wins over {@link #property(String, String)}. */
         public Builder property(MeshService s, String key, String value) {
             own.computeIfAbsent(s, k -> new LinkedHashMap<>()).put(key, value);
+            return this;
+        }
+
+        /**
+         * An environment variable for every service. The test's own {@code OTEL_*} variables are never inherited, so
+         * a test traces only when it says so (for example {@code OTEL_EXPORTER_OTLP_ENDPOINT}).
+         */
+        public Builder environment(String key, String value) {
+            environment.put(key, value);
             return this;
         }
 
@@ -138,7 +151,7 @@ public final class MeshHarness implements AutoCloseable {
                 props.put(s, p);
             }
             String m = model != null ? model : repo.resolve("testdata/tiny-llava").toString();
-            MeshHarness mesh = new MeshHarness(layout, m, props, readyTimeout);
+            MeshHarness mesh = new MeshHarness(layout, m, props, readyTimeout, environment);
             try {
                 for (MeshService s : chosen) mesh.launch(s);
                 for (MeshService s : chosen) {
@@ -318,6 +331,8 @@ public final class MeshHarness implements AutoCloseable {
                     java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
             pb.environment().putAll(MeshLayout.environment());
+            pb.environment().keySet().removeIf(k -> k.startsWith("OTEL_"));
+            pb.environment().putAll(environment);
             processes.put(s, pb.start());
             logs.put(s, log);
         } catch (IOException e) {

@@ -4,6 +4,10 @@ import io.grpc.Status;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.Tracer;
+import io.opentelemetry.context.Context;
+import io.opentelemetry.context.Scope;
 import io.quarkus.grpc.GrpcClient;
 import io.vqwen.engine.ImageProjector;
 import io.vqwen.engine.backend.Backend;
@@ -50,6 +54,9 @@ public class ProjectorModel implements ServedModel {
 
     @GrpcClient("vision")
     VisionServiceGrpc.VisionServiceBlockingStub vision;
+
+    @Inject
+    Tracer tracer;
 
     private volatile ImageProjector projector;
     private WeightSource weights;
@@ -126,26 +133,37 @@ public class ProjectorModel implements ServedModel {
      * features.
      */
     public CompletableFuture<ProjectResponse> project(ProjectRequest request) {
+        // The Project call's server span; the worker thread runs the forward under it.
+        Context trace = Context.current();
         return CompletableFuture.supplyAsync(() -> {
-            long t0 = System.nanoTime();
-            float[] features;
-            try {
-                if (!request.hasFeatures()) throw new IllegalArgumentException("features: missing");
-                features = TensorCodec.decode(request.getFeatures(), "features", projector.inWidth());
-            } catch (IllegalArgumentException e) {
-                invalid.increment();
-                throw e;
+            Span span = tracer.spanBuilder("projector.forward").setParent(trace).startSpan();
+            try (Scope ignored = span.makeCurrent()) {
+                return forward(request);
+            } finally {
+                span.end();
             }
-            int rows = TensorCodec.rows(request.getFeatures());
-            float[] y = projector.project(features, rows);
-            ProjectResponse response = ProjectResponse.newBuilder()
-                    .setEmbeddings(TensorCodec.encode(y, rows, projector.outWidth(), request.getDtype()))
-                    .setProjectMs((System.nanoTime() - t0) / 1e6)
-                    .build();
-            projectTime.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
-            ok.increment();
-            return response;
         }, executor);
+    }
+
+    private ProjectResponse forward(ProjectRequest request) {
+        long t0 = System.nanoTime();
+        float[] features;
+        try {
+            if (!request.hasFeatures()) throw new IllegalArgumentException("features: missing");
+            features = TensorCodec.decode(request.getFeatures(), "features", projector.inWidth());
+        } catch (IllegalArgumentException e) {
+            invalid.increment();
+            throw e;
+        }
+        int rows = TensorCodec.rows(request.getFeatures());
+        float[] y = projector.project(features, rows);
+        ProjectResponse response = ProjectResponse.newBuilder()
+                .setEmbeddings(TensorCodec.encode(y, rows, projector.outWidth(), request.getDtype()))
+                .setProjectMs((System.nanoTime() - t0) / 1e6)
+                .build();
+        projectTime.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+        ok.increment();
+        return response;
     }
 
     @Override

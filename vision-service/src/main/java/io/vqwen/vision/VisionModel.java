@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.opentelemetry.context.Context;
 import io.vqwen.engine.VisionEncoder;
 import io.vqwen.engine.VisionEncoder.EncodedImage;
 import io.vqwen.engine.backend.Backend;
@@ -45,7 +46,7 @@ public class VisionModel implements ServedModel {
     private static final Logger LOG = Logger.getLogger(VisionModel.class);
 
     /** One image waiting for the encoder. */
-    private record Job(byte[] image, CompletableFuture<EncodedImage> result, long enqueuedNanos) {
+    private record Job(byte[] image, CompletableFuture<EncodedImage> result, long enqueuedNanos, Context trace) {
     }
 
     @Inject
@@ -53,6 +54,9 @@ public class VisionModel implements ServedModel {
 
     @Inject
     MeterRegistry registry;
+
+    @Inject
+    VisionSpans spans;
 
     /** Images larger than this (width x height) are refused before decoding their pixels. */
     @ConfigProperty(name = "vqwen.vision.max-pixels", defaultValue = "50000000")
@@ -148,7 +152,7 @@ public class VisionModel implements ServedModel {
             invalid.increment();
             return CompletableFuture.failedFuture(new ImageException("the image is empty (0 bytes)"));
         }
-        Job job = new Job(image, new CompletableFuture<>(), System.nanoTime());
+        Job job = new Job(image, new CompletableFuture<>(), System.nanoTime(), Context.current());
         if (!queue.offer(job)) {
             return CompletableFuture.failedFuture(Status.RESOURCE_EXHAUSTED
                     .withDescription("the vision encoder's queue is full (" + maxWaiting + " images waiting); retry later")
@@ -167,7 +171,10 @@ public class VisionModel implements ServedModel {
             }
             queue.drainTo(batch, maxBatch - 1);
             long now = System.nanoTime();
-            for (Job j : batch) queueTime.record(Duration.ofNanos(now - j.enqueuedNanos()));
+            for (Job j : batch) {
+                queueTime.record(Duration.ofNanos(now - j.enqueuedNanos()));
+                spans.queued(j.trace(), j.enqueuedNanos(), now);
+            }
             encode(batch);
             batch.clear();
         }
@@ -178,7 +185,12 @@ public class VisionModel implements ServedModel {
 
     private void encode(List<Job> batch) {
         try {
+            long t0 = System.nanoTime();
             List<EncodedImage> out = encoder.encodeBatch(batch.stream().map(Job::image).toList());
+            long t1 = System.nanoTime();
+            // encodeBatch reports the batch's preprocessing per image; the tower ran on the whole batch after it.
+            long tower = Math.min(t1, t0 + (long) (out.getFirst().preprocessMs() * 1e6 * batch.size()));
+            for (Job j : batch) spans.encoded(j.trace(), t0, tower, t1, batch.size());
             batchSize.record(batch.size());
             for (int i = 0; i < batch.size(); i++) done(batch.get(i), out.get(i));
         } catch (ImageException e) {

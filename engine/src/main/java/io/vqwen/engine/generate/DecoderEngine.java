@@ -61,6 +61,7 @@ public final class DecoderEngine implements AutoCloseable {
         long firstScheduled, firstToken;
         Sequence<Request> seq;
         boolean done;
+        StepTrace trace = StepTrace.NONE;
 
         Request(GenerationRequest req, GenerationListener listener) {
             this.req = req;
@@ -132,6 +133,11 @@ public final class DecoderEngine implements AutoCloseable {
 
     /** Queues a request. Throws IllegalArgumentException for a request that can never run, QueueFullException when busy. */
     public RequestHandle submit(GenerationRequest req, GenerationListener listener) {
+        return submit(req, listener, StepTrace.NONE);
+    }
+
+    /** {@link #submit(GenerationRequest, GenerationListener)}, recording the request's decoder spans under {@code trace}. */
+    public RequestHandle submit(GenerationRequest req, GenerationListener listener, StepTrace trace) {
         if (!accepting) throw new IllegalStateException("the decoder is shutting down");
         int total = req.promptIds().length + req.maxNewTokens();
         if (req.promptIds().length >= options.maxModelLen()) {
@@ -149,6 +155,7 @@ public final class DecoderEngine implements AutoCloseable {
         Request r = new Request(req, listener);
         Sequence<Request> seq = new Sequence<>(req.requestId(), req.promptIds(), req.maxNewTokens(), r);
         r.seq = seq;
+        r.trace = trace;
         pending.incrementAndGet();
         inbox.add(seq);
         LockSupport.unpark(stepThread);
@@ -233,7 +240,10 @@ public final class DecoderEngine implements AutoCloseable {
             ScheduledChunk<Request> c = chunks.get(s);
             Sequence<Request> seq = c.seq();
             Request r = seq.payload();
-            if (r.firstScheduled == 0) r.firstScheduled = now;
+            if (r.firstScheduled == 0) {
+                r.firstScheduled = now;
+                r.trace.queued(r.arrival, now);
+            }
             int[] table = seq.blockTable();
             tables[s] = table;
             qStart[s] = row;
@@ -298,6 +308,18 @@ public final class DecoderEngine implements AutoCloseable {
                     r.listener.onError(e);
                 }
             }
+        }
+        trace(chunks, now, n);
+    }
+
+    /** Spans of this step, after the fact: each prefill chunk, and the first token of a prompt that completed. */
+    private void trace(List<ScheduledChunk<Request>> chunks, long start, int batchTokens) {
+        long end = System.nanoTime();
+        for (ScheduledChunk<Request> c : chunks) {
+            if (c.start() >= c.seq().promptLength()) continue;
+            Request r = c.seq().payload();
+            r.trace.prefill(start, end, c.count(), chunks.size(), batchTokens);
+            if (c.sample()) r.trace.firstToken(r.arrival, end);
         }
     }
 

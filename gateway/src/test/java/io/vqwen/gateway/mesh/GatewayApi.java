@@ -248,11 +248,21 @@ public final class GatewayApi {
 
     /** The same chat over the public gRPC ChatService. */
     public Answer grpc(ObjectNode request, String key) {
+        return grpc(request, key, java.util.Map.of());
+    }
+
+    /** The public gRPC chat with extra metadata (for example a W3C {@code traceparent}), without a key. */
+    public Answer grpcWithHeaders(ObjectNode request, java.util.Map<String, String> headers) {
+        return grpc(request, null, headers);
+    }
+
+    private Answer grpc(ObjectNode request, String key, java.util.Map<String, String> headers) {
         ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", grpcPort).usePlaintext()
                 .maxInboundMessageSize(64 << 20).build();
         try {
             Metadata md = new Metadata();
             if (key != null) md.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + key);
+            headers.forEach((k, v) -> md.put(Metadata.Key.of(k, Metadata.ASCII_STRING_MARSHALLER), v));
             var stub = ChatServiceGrpc.newBlockingStub(ch).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(md))
                     .withDeadlineAfter(120, TimeUnit.SECONDS);
             List<JsonNode> chunks = new ArrayList<>();
