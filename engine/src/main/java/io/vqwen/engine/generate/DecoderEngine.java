@@ -293,14 +293,32 @@ public final class DecoderEngine implements AutoCloseable {
         }
         Tensor logits = model.forward(layout, cache, images, imageRowArray);
         if (images != null) backend.free(images);
-        SampledToken[] sampled = sample(chunks, layout.logitRows().length, logits);
-        backend.free(logits);
-
+        SampledToken[] sampled = null;
+        RuntimeException failure = null;
+        try {
+            sampled = sample(chunks, layout.logitRows().length, logits);
+        } catch (RuntimeException e) {
+            failure = e; // ends the requests sampled in this step, not the prefills beside them
+        } finally {
+            backend.free(logits);
+        }
         int li = 0;
         for (ScheduledChunk<Request> c : chunks) {
             scheduler.computed(c);
-            if (c.sample() && !c.seq().payload().done) accept(c.seq(), sampled[li]);
-            if (c.sample()) li++;
+            if (!c.sample()) continue;
+            Request r = c.seq().payload();
+            if (failure != null) fail(c.seq(), failure);
+            else if (!r.done) accept(c.seq(), sampled[li]);
+            li++;
+        }
+    }
+
+    private void fail(Sequence<Request> seq, Throwable error) {
+        LOG.log(Level.WARNING, "request " + seq.id() + " failed", error);
+        scheduler.finish(seq);
+        if (!seq.payload().done) {
+            seq.payload().done = true;
+            output.fail(seq.payload().out, error);
         }
     }
 
