@@ -3,6 +3,7 @@
 // runs it. The device run repeats the same comparisons through the Java backend (CudaOpsTest).
 #include "../../main/cuda/kernels.cu"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -567,6 +568,108 @@ static void test_sampling() {
     std::printf("%-34s p(a) = %.3f (expect 0.731) %s\n", "gumbel sample", pa, ok2 ? "ok" : "FAIL");
 }
 
+// The CPU Sampler's kept set and probabilities (sort, top-k, normalise, min-p, top-p) in double.
+static std::vector<std::pair<int, double>> kept_set(const std::vector<float>& l, float t, int top_k, float min_p, float top_p) {
+    int n = (int)l.size();
+    std::vector<int> order(n);
+    for (int i = 0; i < n; i++) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return l[a] > l[b]; });
+    int keep = top_k > 0 && top_k < n ? top_k : n;
+    std::vector<double> p(keep);
+    double sum = 0;
+    for (int i = 0; i < keep; i++) sum += p[i] = std::exp((double)l[order[i]] / t - (double)l[order[0]] / t);
+    for (auto& x : p) x /= sum;
+    if (min_p > 0) {
+        int k = 1;
+        while (k < keep && p[k] >= min_p * p[0]) k++;
+        keep = k;
+    }
+    if (top_p < 1) {
+        double cum = 0;
+        int k = 0;
+        while (k < keep) {
+            cum += p[k++];
+            if (cum >= top_p) break;
+        }
+        keep = k;
+    }
+    double total = 0;
+    for (int i = 0; i < keep; i++) total += p[i];
+    std::vector<std::pair<int, double>> out;
+    for (int i = 0; i < keep; i++) out.push_back({order[i], p[i] / total});
+    return out;
+}
+
+static SampleRowParams row_params(float t, float top_p, int top_k, float min_p, float pen, int top_n, int hs, int hl, unsigned long long key) {
+    SampleRowParams r;
+    r.temperature = t, r.top_p = top_p, r.min_p = min_p, r.penalty = pen, r.top_k = top_k, r.top_n = top_n;
+    r.hist_start = hs, r.hist_len = hl, r.key = key;
+    return r;
+}
+
+static void test_sample_full() {
+    int vocab = 3000;
+    auto l = randn(vocab, 2.f);
+    l[100] = 15.f, l[200] = 14.5f;  // above every normal draw; a penalty of 3 puts both below the rest
+    // rows: greedy with top-5 log-probs; top_k 1 at T 1.3; greedy with a penalty (ids repeated) and log-probs
+    std::vector<int> hist = {100, 100, 5, 200, 100};
+    std::vector<SampleRowParams> ps = {row_params(0.f, 1.f, 0, 0.f, 1.f, 5, 0, 0, 1), row_params(1.3f, 1.f, 1, 0.f, 1.f, -1, 0, 0, 99),
+                                       row_params(0.f, 1.f, 0, 0.f, 3.f, 0, 0, (int)hist.size(), 3)};
+    std::vector<float> rows;
+    for (int r = 0; r < 3; r++) rows.insert(rows.end(), l.begin(), l.end());
+    std::vector<int> out(3 * SAMPLE_OUT_WORDS);
+    std::vector<float> scratch(hist.size());
+    emu::launch(dim3(3), dim3(128), [&] { sample_full_f32(out.data(), rows.data(), vocab, ps.data(), hist.data(), scratch.data()); });
+    double m = 15, s = 0;
+    for (float x : l) s += std::exp((double)x - m);
+    double lse = m + std::log(s);
+    auto pen = l;
+    for (int id : {100, 5, 200}) pen[id] = pen[id] < 0 ? pen[id] * 3 : pen[id] / 3;
+    int pbest = 0;
+    for (int i = 1; i < vocab; i++)
+        if (pen[i] > pen[pbest]) pbest = i;
+    auto f = [&](int w) { return __int_as_float(w); };
+    bool ok = out[0] == 100 && std::fabs(f(out[1]) - (15 - lse)) < 1e-4 && out[2] == 100 && out[3] == 200 &&
+              std::fabs(f(out[2 + SAMPLE_MAX_TOP + 1]) - (14.5 - lse)) < 1e-4;
+    ok &= out[SAMPLE_OUT_WORDS] == 100;                    // top_k 1 is greedy
+    ok &= out[2 * SAMPLE_OUT_WORDS] == pbest && pbest != 100 && pbest != 200;  // 15 / 3 < the best unpenalised
+    ok &= std::fabs(f(out[2 * SAMPLE_OUT_WORDS + 1]) - (l[pbest] - lse)) < 1e-4;  // raw, not penalised
+    if (!ok) failures++;
+    std::printf("%-34s %s\n", "sample_full greedy/top-k 1/penalty", ok ? "ok" : "FAIL");
+
+    // Distribution: every draw lies in the CPU's kept set, and the frequencies match it (chi-square).
+    std::vector<float> small = {2.f, 1.8f, 1.5f, 1.f, 0.5f, 0.f, -1.f, -3.f, 1.2f, 0.9f, -0.5f, 0.2f};
+    struct Case { float t, top_p; int top_k; float min_p; };
+    for (Case c : {Case{1.f, 1.f, 0, 0.f}, Case{0.7f, 0.8f, 6, 0.f}, Case{1.f, 0.9f, 0, 0.1f}, Case{1.5f, 0.95f, 8, 0.05f}}) {
+        int n = (int)small.size(), draws = 800;  // the emulation runs ~0.1 s a row
+        std::vector<float> rs;
+        std::vector<SampleRowParams> pp;
+        for (int d = 0; d < draws; d++) {
+            rs.insert(rs.end(), small.begin(), small.end());
+            pp.push_back(row_params(c.t, c.top_p, c.top_k, c.min_p, 1.f, -1, 0, 0, 77 + d * 0x9E3779B97F4A7C15ull));
+        }
+        std::vector<int> o(draws * SAMPLE_OUT_WORDS);
+        emu::launch(dim3(draws), dim3(32), [&] { sample_full_f32(o.data(), rs.data(), n, pp.data(), hist.data(), scratch.data()); });
+        auto kept = kept_set(small, c.t, c.top_k, c.min_p, c.top_p);
+        std::vector<int> hits(n);
+        bool inside = true;
+        for (int d = 0; d < draws; d++) hits[o[d * SAMPLE_OUT_WORDS]]++;
+        double chi = 0;
+        std::vector<bool> allowed(n);
+        for (auto [id, p] : kept) {
+            allowed[id] = true;
+            chi += (hits[id] - draws * p) * (hits[id] - draws * p) / (draws * p);
+        }
+        for (int i = 0; i < n; i++) inside &= allowed[i] || hits[i] == 0;
+        // chi-square with |kept| - 1 dof: mean dof, sd sqrt(2 dof); 5 sd is far beyond chance
+        double dof = (double)kept.size() - 1, bound = dof + 5 * std::sqrt(2 * std::max(dof, 1.0)) + 1;
+        bool good = inside && chi <= bound;
+        if (!good) failures++;
+        std::printf("sample_full T%.1f p%.2f k%d minp%.2f kept %zu chi2 %.1f (<= %.1f) %s%s\n", c.t, c.top_p, c.top_k, c.min_p, kept.size(), chi,
+                    bound, inside ? "" : "OUTSIDE", good ? "ok" : "FAIL");
+    }
+}
+
 int main() {
     test_norms();
     test_elementwise();
@@ -591,6 +694,7 @@ int main() {
     test_dense_flash<64>(1, 257, 1);
     test_dense_flash<128>(1, 40, 1);
     test_sampling();
+    test_sample_full();
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "ALL OK", failures);
     return failures ? 1 : 0;
 }

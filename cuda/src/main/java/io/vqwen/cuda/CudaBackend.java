@@ -12,6 +12,8 @@ import io.vqwen.engine.backend.BatchLayout;
 import io.vqwen.engine.backend.KvCache;
 import io.vqwen.engine.backend.KvCacheSpec;
 import io.vqwen.engine.backend.StepBatch;
+import io.vqwen.engine.backend.SampledToken;
+import io.vqwen.engine.backend.SamplingRow;
 import io.vqwen.engine.backend.Tensor;
 import io.vqwen.engine.safetensors.DType;
 import io.vqwen.engine.safetensors.TensorView;
@@ -756,6 +758,35 @@ public final class CudaBackend implements Backend {
         dev.download(Pointer.to(ids), out.ptr, l.rows * 4L);
         release(out);
         return ids;
+    }
+
+    /**
+     * Every parameter sampled on the device (sample.cu's sample_full_f32): only ids and the requested log-probs come
+     * back, 168 bytes a row. The logits must be float32 ({@link #allocateLogits}); the penalty overwrites them.
+     */
+    @Override
+    public synchronized SampledToken[] sample(Tensor logits, SamplingRow[] rows) {
+        dev.makeCurrent();
+        CudaTensor l = act(logits, "sample");
+        if (l.dtype != CudaTensor.Dtype.F32) throw new IllegalArgumentException("sample: expects float32 logits, got " + l);
+        if (l.rows != rows.length) throw new IllegalArgumentException("sample: " + rows.length + " rows of parameters for " + l);
+        if (rows.length == 0) return new SampledToken[0];
+        int[] hist = new int[Math.max(1, SampleKernels.historyLength(rows))];
+        int[] params = SampleKernels.pack(rows, l.cols, hist);
+        int[] out = new int[rows.length * SampleKernels.OUT_WORDS];
+        DevicePool.Buffer p = temp(params.length * 4L), h = temp(hist.length * 4L), scratch = temp(hist.length * 4L), o = temp(out.length * 4L);
+        try {
+            dev.upload(p.ptr, Pointer.to(params), params.length * 4L);
+            dev.upload(h.ptr, Pointer.to(hist), hist.length * 4L);
+            sampling.sampleFull(o.address, l.address(), rows.length, l.cols, p.address, h.address, scratch.address);
+            dev.download(Pointer.to(out), o.ptr, out.length * 4L);
+        } finally {
+            release(o);
+            release(scratch);
+            release(h);
+            release(p);
+        }
+        return SampleKernels.unpack(out, rows);
     }
 
     // ---- decode graphs ------------------------------------------------------------------------------------

@@ -11,8 +11,11 @@ import io.vqwen.engine.backend.BatchLayout;
 import io.vqwen.engine.backend.KvCache;
 import io.vqwen.engine.backend.KvCacheSpec;
 import io.vqwen.engine.backend.StepBatch;
+import io.vqwen.engine.backend.SampledToken;
+import io.vqwen.engine.backend.SamplingRow;
 import io.vqwen.engine.backend.Tensor;
 import io.vqwen.engine.cpu.CpuBackend;
+import io.vqwen.engine.generate.Sampler;
 import io.vqwen.engine.model.Qwen3Model;
 import io.vqwen.engine.model.SyntheticWeights;
 import java.util.ArrayList;
@@ -408,5 +411,78 @@ class CudaOpsTest {
         owned.add(gpu.allocate(3, 3));
         gpu.free(owned.getFirst());
         assertThrows(IllegalStateException.class, () -> gpu.free(owned.getFirst()));
+    }
+
+    /** Float32 logits on the device, (rows, vocab), from a random lm_head; [0] is the same values on the host. */
+    private Object[] deviceLogits(int rows, int vocab, float std, boolean sameRows) {
+        int k = 64;
+        float[] x = Gpu.randn(rnd, sameRows ? k : rows * k, 1f, 0f);
+        if (sameRows) {
+            float[] one = x;
+            x = new float[rows * k];
+            for (int r = 0; r < rows; r++) System.arraycopy(one, 0, x, r * k, k);
+        }
+        Tensor w = weight("lm_head", std, 0f, vocab, k)[1];
+        Tensor out = gpu.allocateLogits(rows, vocab);
+        gpu.linear(out, gpu.upload(x, rows, k), w, null);
+        return new Object[] {gpu.download(out), out};
+    }
+
+    private static SamplingRow row(float t, float topP, int topK, float minP, float penalty, long seed, int[] history, int top) {
+        return new SamplingRow(t, topP, topK, minP, penalty, seed, 0, history, top > 0, top);
+    }
+
+    @Test
+    @Order(14)
+    void deviceSamplingKeepsTheCpuSamplersSetAndDistribution() {
+        int vocab = 5000;
+        // top_k 1 is greedy; a seeded row gives the same id twice; the penalty matches the CPU's penalised argmax.
+        Object[] a = deviceLogits(3, vocab, 0.3f, false);
+        float[] host = (float[]) a[0];
+        int[] hist = {Sampler.argmax(java.util.Arrays.copyOfRange(host, 2 * vocab, 3 * vocab)), 7, 7};
+        SamplingRow[] rows = {row(1.3f, 1f, 1, 0f, 1f, 5, null, 0), row(0.9f, 0.95f, 40, 0.02f, 1f, 11, null, 0), row(0f, 1f, 0, 0f, 4f, 1, hist, 0)};
+        SampledToken[] first = gpu.sample((Tensor) a[1], rows), again = gpu.sample((Tensor) a[1], rows);
+        int[] cpuArgmax = cpu.argmax(cpu.upload(host, 3, vocab));
+        assertEquals(cpuArgmax[0], first[0].tokenId(), "top_k 1 is the argmax");
+        assertEquals(first[1].tokenId(), again[1].tokenId(), "a seeded row draws the same id");
+        SampledToken[] cpuPen = cpu.sample(cpu.upload(java.util.Arrays.copyOfRange(host, 2 * vocab, 3 * vocab), 1, vocab), new SamplingRow[] {rows[2]});
+        assertEquals(cpuPen[0].tokenId(), first[2].tokenId(), "penalised greedy");
+
+        // Over many seeds: every id inside the CPU's kept set, frequencies within a chi-square bound.
+        int draws = 4096;
+        for (float[] c : new float[][] {{1f, 1f, 8, 0f}, {0.8f, 0.9f, 0, 0f}, {1.2f, 0.95f, 20, 0.05f}, {1f, 1f, 0, 0.2f}}) {
+            Object[] d = deviceLogits(draws, vocab, 0.5f, true);
+            float[] ref = java.util.Arrays.copyOf((float[]) d[0], vocab);
+            SamplingRow[] many = new SamplingRow[draws];
+            for (int i = 0; i < draws; i++) many[i] = row(c[0], c[1], (int) c[2], c[3], 1f, 1000 + i, null, 0);
+            int[] counts = new int[vocab];
+            for (SampledToken t : gpu.sample((Tensor) d[1], many)) counts[t.tokenId()]++;
+            var kept = SamplingReference.kept(ref, c[0], (int) c[2], c[3], c[1]);
+            double[] cs = SamplingReference.chiSquare(counts, kept, draws);
+            double chi = cs[0], dof = cs[1];
+            System.out.printf("device sampling T=%.1f top_p=%.2f top_k=%d min_p=%.2f: %d kept, chi2 %.1f (dof %.0f)%n", c[0], c[1], (int) c[2], c[3],
+                    kept.size(), chi, dof);
+            // Pearson's statistic has mean dof and sd sqrt(2 dof): 6 sd is not chance; infinity means an id outside the set.
+            assertTrue(chi <= dof + 6 * Math.sqrt(2 * dof) + 10, "chi-square " + chi + " for " + kept.size() + " kept ids");
+        }
+    }
+
+    @Test
+    @Order(15)
+    void deviceTopLogprobsMatchTheCpu() {
+        int vocab = 152_064;
+        Object[] a = deviceLogits(2, vocab, 0.1f, false);
+        SamplingRow[] rows = {row(0f, 1f, 0, 0f, 1f, 1, null, 20), row(0.7f, 0.9f, 50, 0f, 1.3f, 3, new int[] {1, 2, 3}, 5)};
+        SampledToken[] g = gpu.sample((Tensor) a[1], rows);
+        SampledToken[] c = cpu.sample(cpu.upload((float[]) a[0], 2, vocab), rows);
+        assertEquals(c[0].tokenId(), g[0].tokenId());
+        for (int r = 0; r < 2; r++) {
+            assertArrayEquals(c[r].topIds(), g[r].topIds(), "row " + r);
+            for (int j = 0; j < c[r].topIds().length; j++) assertEquals(c[r].topLogprobs()[j], g[r].topLogprobs()[j], 1e-3, "row " + r + " rank " + j);
+        }
+        float[] host = (float[]) a[0];
+        double lse = Sampler.logSumExp(java.util.Arrays.copyOfRange(host, vocab, 2 * vocab));
+        assertEquals(host[vocab + g[1].tokenId()] - lse, g[1].logprob(), 1e-3, "the sampled id's raw log-prob");
+        assertThrows(IllegalArgumentException.class, () -> gpu.sample(gpu.upload(new float[4], 1, 4), new SamplingRow[] {rows[0]}), "bf16 logits");
     }
 }

@@ -5,11 +5,9 @@ import io.grpc.StatusRuntimeException;
 import io.opentelemetry.api.trace.Tracer;
 import io.opentelemetry.context.Context;
 import io.quarkus.grpc.GrpcService;
-import io.smallrye.mutiny.Multi;
-import io.smallrye.mutiny.Uni;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
 import io.smallrye.mutiny.infrastructure.Infrastructure;
-import io.smallrye.mutiny.subscription.BackPressureStrategy;
-import io.smallrye.mutiny.subscription.MultiEmitter;
 import io.vqwen.engine.generate.Completion;
 import io.vqwen.engine.generate.GenerationListener;
 import io.vqwen.engine.generate.GenerationRequest;
@@ -19,7 +17,7 @@ import io.vqwen.engine.generate.StepTrace;
 import io.vqwen.engine.generate.TokenDelta;
 import io.vqwen.engine.generate.TokenLogprob;
 import io.vqwen.engine.generate.TopLogprob;
-import io.vqwen.proto.v1.DecoderService;
+import io.vqwen.proto.v1.DecoderServiceGrpc;
 import io.vqwen.proto.v1.GenerateChunk;
 import io.vqwen.proto.v1.GenerateRequest;
 import io.vqwen.proto.v1.InfoRequest;
@@ -38,11 +36,14 @@ import org.jboss.logging.Logger;
 
 /**
  * gRPC DecoderService: proto -> {@link GenerationRequest}, engine listener -> stream of {@link GenerateChunk}. The
- * engine's step thread calls the listener, which only builds a chunk and emits it. A cancelled call (the client
- * went away, or its deadline passed) cancels the request, which frees its sequence at the next step.
+ * engine's output thread calls the listener, which builds a chunk and hands it to the stream's {@link ChunkSink}:
+ * sent while the client reads, held (bounded, merged) while it does not, so a slow reader never blocks the engine
+ * or other streams. A cancelled call (the client went away, or its deadline passed) cancels the request, which
+ * frees its sequence at the next step. The plain gRPC base class, not the Mutiny one: Quarkus subscribes a Multi
+ * with unbounded demand and writes without isReady(), so gRPC's flow control is only visible here.
  */
 @GrpcService
-public class DecoderGrpcService implements DecoderService {
+public class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBase {
     private static final Logger LOG = Logger.getLogger(DecoderGrpcService.class);
 
     @Inject
@@ -59,75 +60,77 @@ public class DecoderGrpcService implements DecoderService {
     Tracer tracer;
 
     @Override
-    public Multi<GenerateChunk> generate(GenerateRequest request) {
-        // BUFFER: a stream never outgrows max-model-len chunks, and the step thread must never wait for a client.
-        // Subscribed on a worker: decoding a 5.9 MB embeddings tensor has no place on the event loop.
-        StepTrace trace = new StepTrace(tracer, Context.current());
-        return Multi.createFrom().<GenerateChunk>emitter(em -> start(request, em, trace), BackPressureStrategy.BUFFER)
-                .runSubscriptionOn(Infrastructure.getDefaultWorkerPool());
-    }
-
-    private void start(GenerateRequest request, MultiEmitter<? super GenerateChunk> em, StepTrace trace) {
+    public void generate(GenerateRequest request, StreamObserver<GenerateChunk> observer) {
         long start = System.nanoTime();
+        ServerCallStreamObserver<GenerateChunk> call = (ServerCallStreamObserver<GenerateChunk>) observer;
+        // Both handlers must be set before this method returns.
+        ChunkSink sink = new ChunkSink(call);
+        // Captured here, on the call's thread, where the gRPC server span is current.
+        Stream stream = new Stream(sink, start, new StepTrace(tracer, Context.current()));
+        call.setOnCancelHandler(stream::cancelled);
         try {
             state.enter();
         } catch (StatusRuntimeException e) {
             metrics.failure("unavailable").increment();
-            em.fail(e);
+            stream.fail(e);
             return;
         }
-        AtomicBoolean finished = new AtomicBoolean();
-        AtomicReference<RequestHandle> handle = new AtomicReference<>();
-        AtomicBoolean cancelled = new AtomicBoolean();
-        Runnable cancel = () -> {
+        stream.entered = true;
+        // Decoding a 5.9 MB embeddings tensor has no place on the event loop.
+        Infrastructure.getDefaultWorkerPool().execute(() -> stream.submit(request));
+    }
+
+    /** One call: its engine request, its sink, and the once-only exit from the service state. */
+    private final class Stream implements GenerationListener {
+        private final ChunkSink sink;
+        private final long start;
+        private final StepTrace trace;
+        private final AtomicBoolean ended = new AtomicBoolean();
+        private final AtomicReference<RequestHandle> handle = new AtomicReference<>();
+        private volatile boolean entered;
+        private volatile boolean clientGone;
+        private long lastToken;
+
+        Stream(ChunkSink sink, long start, StepTrace trace) {
+            this.sink = sink;
+            this.start = start;
+            this.trace = trace;
+        }
+
+        void submit(GenerateRequest request) {
+            try {
+                handle.set(model.engine().submit(toEngine(request), this, trace));
+            } catch (RuntimeException e) {
+                StatusRuntimeException s = GrpcErrors.toStatus(e);
+                metrics.failure(reason(s.getStatus())).increment();
+                fail(s);
+                return;
+            }
+            // The client may have gone before the request was submitted.
+            if (clientGone) cancelled();
+        }
+
+        void cancelled() {
+            clientGone = true;
             RequestHandle h = handle.get();
-            if (h != null && !finished.get() && cancelled.compareAndSet(false, true)) {
+            if (h != null && !ended.get()) {
                 h.cancel();
                 LOG.debugf("decoder: request %s cancelled by the client", h.requestId());
             }
-        };
-        em.onTermination(() -> {
-            state.exit();
-            cancel.run();
-        });
-        try {
-            GenerationRequest req = toEngine(request);
-            handle.set(model.engine().submit(req, new Listener(em, start, finished), trace));
-        } catch (RuntimeException e) {
-            finished.set(true);
-            StatusRuntimeException s = GrpcErrors.toStatus(e);
-            metrics.failure(reason(s.getStatus())).increment();
-            em.fail(s);
-            return;
+            end();
         }
-        // The client may have gone between onTermination and submit.
-        if (em.isCancelled()) cancel.run();
-    }
 
-    /** Runs on the engine's step thread: build, emit, return. */
-    private final class Listener implements GenerationListener {
-        private final MultiEmitter<? super GenerateChunk> em;
-        private final long start;
-        private final AtomicBoolean finished;
-        private long lastToken;
+        private void end() {
+            if (ended.compareAndSet(false, true) && entered) state.exit();
+        }
 
-        Listener(MultiEmitter<? super GenerateChunk> em, long start, AtomicBoolean finished) {
-            this.em = em;
-            this.start = start;
-            this.finished = finished;
+        private void fail(Throwable error) {
+            end();
+            sink.fail(error);
         }
 
         @Override
         public void onDelta(TokenDelta d) {
-            try {
-                emitDelta(d);
-            } catch (RuntimeException e) {
-                // Never let the step thread see our failure: it would fail every request in the batch.
-                failStream(e);
-            }
-        }
-
-        private void emitDelta(TokenDelta d) {
             long now = System.nanoTime();
             if (lastToken == 0) metrics.ttft.record(now - start, TimeUnit.NANOSECONDS);
             else metrics.interToken.record(now - lastToken, TimeUnit.NANOSECONDS);
@@ -142,41 +145,27 @@ public class DecoderGrpcService implements DecoderService {
                 }
                 c.addLogprobs(b);
             }
-            em.emit(c.build());
+            sink.delta(c.build());
         }
 
         @Override
         public void onFinish(Completion c) {
-            finished.set(true);
-            try {
-                emitFinish(c);
-            } catch (RuntimeException e) {
-                failStream(e);
-            }
-        }
-
-        private void emitFinish(Completion c) {
+            end();
             metrics.finished(c, start);
             io.vqwen.engine.generate.Timings t = c.timings();
-            em.emit(GenerateChunk.newBuilder()
+            sink.last(GenerateChunk.newBuilder()
                     .setFinishReason(c.finishReason())
                     .setUsage(Usage.newBuilder().setPromptTokens(c.promptTokens()).setCompletionTokens(c.completionTokens()))
                     .setTimings(Timings.newBuilder().setQueueMs(t.queueMs()).setPrefillMs(t.prefillMs()).setDecodeMs(t.decodeMs())
                             .setTtftMs(t.ttftMs()).setTokensPerS(t.tokensPerS()))
                     .build());
-            em.complete();
         }
 
         @Override
         public void onError(Throwable error) {
-            finished.set(true);
-            failStream(error);
-        }
-
-        private void failStream(Throwable error) {
             StatusRuntimeException s = GrpcErrors.toStatus(error);
             metrics.failure(reason(s.getStatus())).increment();
-            em.fail(s);
+            fail(s);
         }
     }
 
@@ -205,7 +194,12 @@ public class DecoderGrpcService implements DecoderService {
     }
 
     @Override
-    public Uni<InfoResponse> info(InfoRequest request) {
-        return Uni.createFrom().item(model::info).onFailure().transform(GrpcErrors::toStatus);
+    public void info(InfoRequest request, StreamObserver<InfoResponse> observer) {
+        try {
+            observer.onNext(model.info());
+            observer.onCompleted();
+        } catch (RuntimeException e) {
+            observer.onError(GrpcErrors.toStatus(e));
+        }
     }
 }

@@ -183,6 +183,17 @@ public interface Backend extends AutoCloseable {
         return ids;
     }
 
+    /**
+     * Samples one token from each row of {@code logits} with that row's parameters (penalty, temperature, top-k,
+     * min-p, top-p, seeded draw) and returns the ids with the log-probabilities each row asked for. The host default
+     * runs {@code Sampler} on the downloaded logits; a GPU samples on the device, so only ids and the requested
+     * log-probabilities come back. The penalty may overwrite {@code logits}.
+     */
+    default SampledToken[] sample(Tensor logits, SamplingRow[] rows) {
+        if (logits.rows() != rows.length) throw new IllegalArgumentException("sample: " + rows.length + " rows of parameters for " + logits.rows() + " rows of logits");
+        return io.vqwen.engine.generate.Sampler.sampleRows(download(logits), logits.cols(), rows);
+    }
+
     /** Blocks until queued work is done (no-op on the CPU). */
     void synchronize();
 

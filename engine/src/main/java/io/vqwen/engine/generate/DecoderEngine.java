@@ -3,6 +3,8 @@ package io.vqwen.engine.generate;
 import io.vqwen.engine.backend.Backend;
 import io.vqwen.engine.backend.BatchLayout;
 import io.vqwen.engine.backend.KvCache;
+import io.vqwen.engine.backend.SampledToken;
+import io.vqwen.engine.backend.SamplingRow;
 import io.vqwen.engine.backend.Tensor;
 import io.vqwen.engine.config.GenerationConfig;
 import io.vqwen.engine.model.Qwen3Model;
@@ -11,7 +13,6 @@ import io.vqwen.engine.sched.ScheduledChunk;
 import io.vqwen.engine.sched.Scheduler;
 import io.vqwen.engine.sched.SchedulerConfig;
 import io.vqwen.engine.sched.Sequence;
-import io.vqwen.engine.text.StreamingDetokenizer;
 import io.vqwen.engine.text.Tokenizer;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,9 +25,10 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The decoder with continuous batching: one step thread loops schedule -> execute -> update (vLLM's
- * EngineCore.step). Requests join and leave the batch between steps; each keeps its own sampler, seed, stop
- * strings and streaming detokenizer.
+ * The decoder with continuous batching: one step thread loops schedule -> execute -> sample -> append (vLLM's
+ * EngineCore.step). Requests join and leave the batch between steps. The step thread decides EOS and max_tokens
+ * and posts each sampled id to the {@link OutputProcessor}, whose own thread detokenizes, matches stop strings and
+ * calls the listeners.
  */
 public final class DecoderEngine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DecoderEngine.class.getName());
@@ -41,6 +43,7 @@ public final class DecoderEngine implements AutoCloseable {
     private final int imageToken;
     private final ConcurrentLinkedQueue<Sequence<Request>> inbox = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<Sequence<Request>> cancels = new ConcurrentLinkedQueue<>();
+    private final OutputProcessor output;
     private final AtomicInteger pending = new AtomicInteger();
     private final Thread stepThread;
     private volatile boolean accepting = true;
@@ -49,14 +52,11 @@ public final class DecoderEngine implements AutoCloseable {
     private long steps;
 
     /** Per-request state the scheduler carries as its payload. */
-    private final class Request implements RequestHandle {
+    private final class Request implements RequestHandle, RequestOutput.Control {
         final GenerationRequest req;
-        final GenerationListener listener;
-        final Sampler sampler;
-        final StreamingDetokenizer detok;
+        final RequestOutput out;
+        final long seed; // keys the request's draws (Sampler, the device's Gumbel noise)
         final int[] imageRowOfPosition; // prompt position -> row of imageEmbeddings, or -1
-        final StringBuilder text = new StringBuilder();
-        int emitted;
         final long arrival = System.nanoTime();
         long firstScheduled, firstToken;
         Sequence<Request> seq;
@@ -65,9 +65,9 @@ public final class DecoderEngine implements AutoCloseable {
 
         Request(GenerationRequest req, GenerationListener listener) {
             this.req = req;
-            this.listener = listener;
-            this.sampler = new Sampler(req.sampling());
-            this.detok = tokenizer.stream();
+            this.out = new RequestOutput(req, listener, this, tokenizer.stream());
+            Long s = req.sampling().seed();
+            this.seed = s != null ? s : System.nanoTime() ^ Thread.currentThread().threadId();
             int hidden = model.config().hiddenSize();
             int[] rows = new int[req.promptIds().length];
             int n = 0;
@@ -85,6 +85,15 @@ public final class DecoderEngine implements AutoCloseable {
             return p.isGreedy() && p.repetitionPenalty() == 1f && !req.logprobs() && req.topLogprobs() == 0;
         }
 
+        /** This step's sampling of the request; its draws so far are its generated tokens (one draw each). */
+        SamplingRow samplingRow() {
+            SamplingParams p = req.sampling();
+            // The whole history only when a penalty reads it: O(length) per token otherwise for nothing.
+            int[] history = p.repetitionPenalty() != 1f ? seq.allIds() : null;
+            return new SamplingRow(p.temperature(), p.topP(), p.topK(), p.minP(), p.repetitionPenalty(), seed, seq.outputLength(),
+                    history, req.logprobs(), req.topLogprobs());
+        }
+
         @Override
         public String requestId() {
             return req.requestId();
@@ -94,6 +103,22 @@ public final class DecoderEngine implements AutoCloseable {
         public void cancel() {
             cancels.add(seq);
             LockSupport.unpark(stepThread);
+        }
+
+        @Override
+        public void abort() {
+            cancel();
+        }
+
+        @Override
+        public Completion completion(String reason, int completionTokens) {
+            long end = System.nanoTime();
+            double queue = firstScheduled == 0 ? ms(end - arrival) : ms(firstScheduled - arrival);
+            double prefill = firstToken == 0 ? 0 : ms(firstToken - firstScheduled);
+            double decode = firstToken == 0 ? 0 : ms(end - firstToken);
+            double ttft = firstToken == 0 ? 0 : ms(firstToken - arrival);
+            double tps = decode > 0 && completionTokens > 1 ? (completionTokens - 1) / (decode / 1000.0) : 0;
+            return new Completion(reason, seq.promptLength(), completionTokens, new Timings(queue, prefill, decode, ttft, tps));
         }
     }
 
@@ -112,6 +137,7 @@ public final class DecoderEngine implements AutoCloseable {
         this.scheduler = new Scheduler<>(new SchedulerConfig(options.maxRunning(), options.prefillTokenBudget(),
                 options.maxWaiting(), options.blockSize(), options.kvBlocks(), options.maxModelLen()));
         this.stats = new EngineStats(0, 0, 0, options.kvBlocks(), 0, 0, 0);
+        this.output = new OutputProcessor(tokenizer);
         this.stepThread = Thread.ofPlatform().name("vqwen-decoder-step").daemon().start(this::loop);
     }
 
@@ -168,7 +194,7 @@ public final class DecoderEngine implements AutoCloseable {
         long end = System.nanoTime() + deadline.toNanos();
         while (System.nanoTime() < end) {
             EngineStats s = stats;
-            if (s.running() == 0 && s.waiting() == 0 && inbox.isEmpty()) return true;
+            if (s.running() == 0 && s.waiting() == 0 && inbox.isEmpty() && output.idle()) return true;
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
         }
         return false;
@@ -184,6 +210,7 @@ public final class DecoderEngine implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        output.close();
         cache.close();
     }
 
@@ -218,7 +245,7 @@ public final class DecoderEngine implements AutoCloseable {
                 scheduler.add(s);
             } catch (RuntimeException e) {
                 s.payload().done = true;
-                s.payload().listener.onError(e);
+                output.fail(s.payload().out, e);
             }
         }
     }
@@ -276,38 +303,23 @@ public final class DecoderEngine implements AutoCloseable {
         }
         Tensor logits = model.forward(layout, cache, images, imageRowArray);
         if (images != null) backend.free(images);
-        // When every sampled request is plain greedy without log-probabilities, only the argmax ids come back
-        // (4 bytes a row on a GPU instead of the vocabulary's logits).
-        boolean idsOnly = !logitRows.isEmpty();
-        for (ScheduledChunk<Request> c : chunks) if (c.sample()) idsOnly &= c.seq().payload().wantsOnlyGreedyId();
-        int[] greedyIds = idsOnly ? backend.argmax(logits) : null;
-        float[] all = idsOnly || logitRows.isEmpty() ? null : backend.download(logits);
-        backend.free(logits);
-
-        int vocab = model.config().vocabSize();
+        SampledToken[] sampled = null;
+        RuntimeException failure = null;
+        try {
+            sampled = sample(chunks, layout.logitRows().length, logits);
+        } catch (RuntimeException e) {
+            failure = e; // ends the requests sampled in this step, not the prefills beside them
+        } finally {
+            backend.free(logits);
+        }
         int li = 0;
         for (ScheduledChunk<Request> c : chunks) {
             scheduler.computed(c);
             if (!c.sample()) continue;
-            int logitRow = li++;
-            // A failure while sampling or streaming one request ends that request alone, not the batch.
-            try {
-                if (greedyIds != null) {
-                    if (!c.seq().payload().done) accept(c.seq(), greedyIds[logitRow], null);
-                    continue;
-                }
-                float[] row1 = new float[vocab];
-                System.arraycopy(all, logitRow * vocab, row1, 0, vocab);
-                onToken(c.seq(), row1);
-            } catch (RuntimeException e) {
-                LOG.log(Level.WARNING, "request " + c.seq().id() + " failed", e);
-                scheduler.finish(c.seq());
-                Request r = c.seq().payload();
-                if (!r.done) {
-                    r.done = true;
-                    r.listener.onError(e);
-                }
-            }
+            Request r = c.seq().payload();
+            if (failure != null) fail(c.seq(), failure);
+            else if (!r.done) accept(c.seq(), sampled[li]);
+            li++;
         }
         trace(chunks, now, n);
     }
@@ -323,86 +335,55 @@ public final class DecoderEngine implements AutoCloseable {
         }
     }
 
-    private void onToken(Sequence<Request> seq, float[] logits) {
-        Request r = seq.payload();
-        if (r.done) return;
-        TokenLogprob lp = null;
-        // Log-probabilities come from the raw logits, before the sampler's penalties.
-        float[] raw = (r.req.logprobs() || r.req.topLogprobs() > 0) ? logits.clone() : null;
-        int token = r.sampler.sample(logits, seqHistory(seq));
-        if (raw != null) lp = logprob(raw, token, r.req.topLogprobs());
-        accept(seq, token, lp);
+    private void fail(Sequence<Request> seq, Throwable error) {
+        LOG.log(Level.WARNING, "request " + seq.id() + " failed", error);
+        scheduler.finish(seq);
+        if (!seq.payload().done) {
+            seq.payload().done = true;
+            output.fail(seq.payload().out, error);
+        }
     }
 
-    private void accept(Sequence<Request> seq, int token, TokenLogprob lp) {
-        Request r = seq.payload();
-        scheduler.append(seq, token);
-        if (r.firstToken == 0) r.firstToken = System.nanoTime();
-
-        boolean eos = !r.req.ignoreEos() && generation.eosTokenIds().contains(token);
-        String delta = eos ? "" : r.detok.add(token);
-        String finish = null;
-        if (eos) finish = "stop";
-        else if (seq.outputLength() >= r.req.maxNewTokens()) finish = "length";
-        if (finish != null) delta += r.detok.flush();
-        r.text.append(delta);
-
-        // Stop strings: cut before the first match; hold back a tail that could still become one.
-        int emitTo = r.text.length();
-        for (String stop : r.req.stop()) {
-            int at = r.text.indexOf(stop, Math.max(0, r.emitted - stop.length() + 1));
-            if (at >= 0 && at < emitTo) {
-                emitTo = at;
-                finish = "stop";
-            }
+    /**
+     * One id per sampled row, on the backend. When every sampled request is plain greedy without log-probabilities,
+     * only the argmax ids come back (4 bytes a row on a GPU); otherwise the backend's sampling op runs every row.
+     */
+    private SampledToken[] sample(List<ScheduledChunk<Request>> chunks, int rows, Tensor logits) {
+        boolean idsOnly = true;
+        for (ScheduledChunk<Request> c : chunks) if (c.sample()) idsOnly &= c.seq().payload().wantsOnlyGreedyId();
+        SampledToken[] out = new SampledToken[rows];
+        if (rows == 0) return out;
+        if (idsOnly) {
+            int[] ids = backend.argmax(logits);
+            for (int i = 0; i < rows; i++) out[i] = SampledToken.idOnly(ids[i]);
+            return out;
         }
-        if (finish == null) emitTo -= heldBack(r);
-        String out = emitTo > r.emitted ? r.text.substring(r.emitted, emitTo) : "";
-        r.emitted = Math.max(r.emitted, emitTo);
-        r.listener.onDelta(new TokenDelta(new int[] {token}, out, lp == null ? List.of() : List.of(lp)));
+        SamplingRow[] params = new SamplingRow[rows];
+        int i = 0;
+        for (ScheduledChunk<Request> c : chunks) if (c.sample()) params[i++] = c.seq().payload().samplingRow();
+        return backend.sample(logits, params);
+    }
+
+    /** Appends the id; EOS and max_tokens end the request here, everything the caller sees is the processor's. */
+    private void accept(Sequence<Request> seq, SampledToken t) {
+        Request r = seq.payload();
+        scheduler.append(seq, t.tokenId());
+        if (r.firstToken == 0) r.firstToken = System.nanoTime();
+        boolean eos = !r.req.ignoreEos() && generation.eosTokenIds().contains(t.tokenId());
+        String finish = eos ? "stop" : seq.outputLength() >= r.req.maxNewTokens() ? "length" : null;
+        Completion end = null;
         if (finish != null) {
             scheduler.finish(seq);
-            finish(r, finish);
+            r.done = true;
+            end = r.completion(finish, seq.outputLength());
         }
-    }
-
-    private int heldBack(Request r) {
-        int hold = 0;
-        for (String stop : r.req.stop()) {
-            for (int k = Math.min(stop.length() - 1, r.text.length() - r.emitted); k > hold; k--) {
-                if (r.text.substring(r.text.length() - k).equals(stop.substring(0, k))) {
-                    hold = k;
-                    break;
-                }
-            }
-        }
-        return hold;
-    }
-
-    private List<Integer> seqHistory(Sequence<Request> seq) {
-        List<Integer> h = new ArrayList<>(seq.length());
-        for (int id : seq.allIds()) h.add(id);
-        return h;
-    }
-
-    private TokenLogprob logprob(float[] logits, int token, int top) {
-        double lse = Sampler.logSumExp(logits);
-        List<TopLogprob> alts = new ArrayList<>();
-        for (int id : Sampler.topK(logits, top)) alts.add(new TopLogprob(id, tokenizer.tokenText(id), (float) (logits[id] - lse)));
-        return new TokenLogprob(token, tokenizer.tokenText(token), (float) (logits[token] - lse), alts);
+        output.token(r.out, t, eos, end);
     }
 
     private void finish(Request r, String reason) {
         if (r.done) return;
         r.done = true;
-        long end = System.nanoTime();
-        int completion = r.seq.outputLength();
-        double queue = r.firstScheduled == 0 ? ms(end - r.arrival) : ms(r.firstScheduled - r.arrival);
-        double prefill = r.firstToken == 0 ? 0 : ms(r.firstToken - r.firstScheduled);
-        double decode = r.firstToken == 0 ? 0 : ms(end - r.firstToken);
-        double ttft = r.firstToken == 0 ? 0 : ms(r.firstToken - r.arrival);
-        double tps = decode > 0 && completion > 1 ? (completion - 1) / (decode / 1000.0) : 0;
-        r.listener.onFinish(new Completion(reason, r.seq.promptLength(), completion, new Timings(queue, prefill, decode, ttft, tps)));
+        output.finish(r.out, r.completion(reason, r.seq.outputLength()));
     }
 
     private void failAll(Throwable t) {
@@ -410,13 +391,13 @@ public final class DecoderEngine implements AutoCloseable {
             scheduler.finish(s);
             if (!s.payload().done) {
                 s.payload().done = true;
-                s.payload().listener.onError(t);
+                output.fail(s.payload().out, t);
             }
         }
         for (Sequence<Request> s; (s = inbox.poll()) != null; ) {
             pending.decrementAndGet();
             s.payload().done = true;
-            s.payload().listener.onError(t);
+            output.fail(s.payload().out, t);
         }
         publishStats(0);
     }

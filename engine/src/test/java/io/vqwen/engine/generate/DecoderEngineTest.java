@@ -62,7 +62,7 @@ class DecoderEngineTest {
     }
 
     /** A {@link Collector} that also says when the first token arrived. */
-    static final class Collect implements GenerationListener {
+    static class Collect implements GenerationListener {
         final Collector inner = new Collector();
         final CountDownLatch first = new CountDownLatch(1);
         final java.util.concurrent.atomic.AtomicInteger tokens = new java.util.concurrent.atomic.AtomicInteger();
@@ -175,6 +175,55 @@ class DecoderEngineTest {
         Outcome cut = submit(textIds, null, 16, List.of(stop), 0).await();
         assertEquals("stop", cut.completion().finishReason());
         assertEquals(text.substring(0, text.indexOf(stop)), cut.text());
+    }
+
+    @Test
+    void aStopStringEndsTheRequestOffTheStepThreadWithTheTokensEmittedUpToIt() throws Exception {
+        Outcome free = submit(textIds, null, 16, List.of(), 0).await();
+        String stop = free.text().substring(free.text().length() / 3, free.text().length() / 3 + 2);
+        List<String> threads = java.util.Collections.synchronizedList(new ArrayList<>());
+        Collect c = new Collect() {
+            @Override
+            public void onDelta(TokenDelta d) {
+                threads.add(Thread.currentThread().getName());
+                super.onDelta(d);
+            }
+        };
+        engine.submit(new GenerationRequest("stop-mid", textIds, null, SamplingParams.greedy(), 16, List.of(stop), false, 0, false), c);
+        Outcome cut = c.await();
+        assertEquals("stop", cut.completion().finishReason());
+        assertEquals(cut.ids().length, cut.completion().completionTokens(), "usage counts the ids emitted up to the stop");
+        assertTrue(cut.ids().length < 16);
+        assertArrayEquals(java.util.Arrays.copyOf(free.ids(), cut.ids().length), cut.ids());
+        assertTrue(threads.stream().allMatch("vqwen-decoder-output"::equals), threads.toString());
+        waitIdle();
+        assertEquals(0, engine.stats().kvBlocksUsed(), "the engine freed the stopped request");
+    }
+
+    @Test
+    void aListenerThatThrowsEndsOnlyItsOwnRequest() throws Exception {
+        java.util.concurrent.CompletableFuture<Throwable> failed = new java.util.concurrent.CompletableFuture<>();
+        engine.submit(GenerationRequest.greedy("bad", textIds, null, 900), new GenerationListener() {
+            @Override
+            public void onDelta(TokenDelta d) {
+                throw new IllegalStateException("client gone");
+            }
+
+            @Override
+            public void onFinish(Completion c) {
+                failed.complete(null);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                failed.complete(t);
+            }
+        });
+        Collect ok = submit(textIds, null, 16, List.of(), 0);
+        assertEquals("client gone", failed.get(60, TimeUnit.SECONDS).getMessage());
+        assertArrayEquals(golden.tensor("text_generated_ids").toIntArray(), ok.await().ids());
+        waitIdle();
+        assertEquals(0, engine.stats().running(), "the failed request was freed");
     }
 
     @Test
