@@ -65,7 +65,8 @@ public class DecoderModel implements ServedModel {
     @ConfigProperty(name = "vqwen.decoder.block-size", defaultValue = "16")
     int blockSize;
 
-    @ConfigProperty(name = "vqwen.decoder.prefill-token-budget", defaultValue = "512")
+    /** 0: by backend, see {@link #prefillBudget}. */
+    @ConfigProperty(name = "vqwen.decoder.prefill-token-budget", defaultValue = "0")
     int prefillTokenBudget;
 
     @ConfigProperty(name = "vqwen.decoder.max-waiting", defaultValue = "256")
@@ -96,7 +97,8 @@ public class DecoderModel implements ServedModel {
                     + text.maxPositionEmbeddings());
         }
         int blocks = KvCacheSizing.blocks(kvCacheBlocks, kvCacheFraction, text, backend, maxRunning, len, blockSize);
-        DecoderOptions options = new DecoderOptions(maxRunning, len, blocks, blockSize, prefillTokenBudget, maxWaiting);
+        DecoderOptions options = new DecoderOptions(maxRunning, len, blocks, blockSize,
+                prefillBudget(prefillTokenBudget, backend.name()), maxWaiting);
         DecoderEngine e = new DecoderEngine(weights, backend, tokenizer, generation, options);
         info = InfoResponse.newBuilder()
                 .setService("decoder")
@@ -113,6 +115,18 @@ public class DecoderModel implements ServedModel {
         registerEngineMetrics(e);
         return "decoder of " + settings.model() + " on " + backend.name() + ": hidden " + text.hiddenSize() + ", max_model_len "
                 + len + ", " + blocks + " KV blocks of " + blockSize + " tokens, max_running " + maxRunning;
+    }
+
+    /**
+     * Tokens per step. On a GPU a whole image prompt (~600 tokens) and several of them fit one step: a step costs about
+     * the same up to thousands of tokens, and the traces of 2026-12-04 showed 64 image requests queueing ~0.7 s (p99
+     * 3.5 s) for admission at 512 (vLLM's default for large GPUs is 8192). On the CPU a step's cost grows with its
+     * tokens, so a small budget keeps running streams flowing during a long prefill.
+     */
+    static int prefillBudget(int configured, String backend) {
+        if (configured < 0) throw new IllegalArgumentException("vqwen.decoder.prefill-token-budget must be >= 0 (0: by backend), got " + configured);
+        if (configured > 0) return configured;
+        return backend.startsWith("cpu") ? 512 : 8192;
     }
 
     private void registerEngineMetrics(DecoderEngine e) {
