@@ -16,6 +16,7 @@ import io.vqwen.engine.generate.SamplingParams;
 import io.vqwen.engine.generate.TokenDelta;
 import io.vqwen.engine.generate.TokenLogprob;
 import io.vqwen.engine.generate.TopLogprob;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import io.vqwen.proto.v1.DecoderService;
 import io.vqwen.proto.v1.GenerateChunk;
 import io.vqwen.proto.v1.GenerateRequest;
@@ -173,9 +174,9 @@ public class DecoderGrpcService implements DecoderService {
     }
 
     static GenerationRequest toEngine(GenerateRequest r) {
-        float[] images = null;
+        ImageEmbeddings images = null;
         if (r.hasImageEmbeddings()) {
-            images = TensorCodec.decode(r.getImageEmbeddings(), "image_embeddings", -1);
+            images = TensorCodec.decodeEmbeddings(r.getImageEmbeddings(), "image_embeddings", -1);
         }
         io.vqwen.proto.v1.SamplingParams s = r.getSampling();
         // proto3 zeros mean "off": top_p 0 and repetition_penalty 0 are the engine's 1.
