@@ -10,25 +10,18 @@ import io.smallrye.mutiny.subscription.BackPressureStrategy;
 import io.smallrye.mutiny.subscription.MultiEmitter;
 import io.vqwen.engine.generate.Completion;
 import io.vqwen.engine.generate.GenerationListener;
-import io.vqwen.engine.generate.GenerationRequest;
 import io.vqwen.engine.generate.RequestHandle;
-import io.vqwen.engine.generate.SamplingParams;
 import io.vqwen.engine.generate.TokenDelta;
-import io.vqwen.engine.generate.TokenLogprob;
-import io.vqwen.engine.generate.TopLogprob;
-import io.vqwen.engine.pipeline.ImageEmbeddings;
+import io.vqwen.engine.pipeline.LocalGenerator;
 import io.vqwen.proto.v1.DecoderService;
 import io.vqwen.proto.v1.GenerateChunk;
 import io.vqwen.proto.v1.GenerateRequest;
 import io.vqwen.proto.v1.InfoRequest;
 import io.vqwen.proto.v1.InfoResponse;
-import io.vqwen.proto.v1.Timings;
-import io.vqwen.proto.v1.Usage;
+import io.vqwen.service.EngineCodec;
 import io.vqwen.service.GrpcErrors;
 import io.vqwen.service.ServiceState;
-import io.vqwen.service.TensorCodec;
 import jakarta.inject.Inject;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -51,6 +44,9 @@ public class DecoderGrpcService implements DecoderService {
 
     @Inject
     DecoderMetrics metrics;
+
+    @Inject
+    ProjectorFetch fetch;
 
     @Override
     public Multi<GenerateChunk> generate(GenerateRequest request) {
@@ -84,8 +80,14 @@ public class DecoderGrpcService implements DecoderService {
             cancel.run();
         });
         try {
-            GenerationRequest req = toEngine(request);
-            handle.set(model.engine().submit(req, new Listener(em, start, finished)));
+            Listener listener = new Listener(em, start, finished);
+            if (request.getImageSha256Count() > 0) {
+                // Handles: the embeddings come from the projector, fetched off the step thread, then submitted.
+                handle.set(new LocalGenerator(model.engine(), fetch).submit(EngineCodec.requestId(request), EngineCodec.promptIds(request),
+                        request.getImageSha256List(), request.getMaxTokens(), EngineCodec.params(request), listener));
+            } else {
+                handle.set(model.engine().submit(EngineCodec.toEngine(request, null), listener));
+            }
         } catch (RuntimeException e) {
             finished.set(true);
             StatusRuntimeException s = GrpcErrors.toStatus(e);
@@ -125,17 +127,7 @@ public class DecoderGrpcService implements DecoderService {
             if (lastToken == 0) metrics.ttft.record(now - start, TimeUnit.NANOSECONDS);
             else metrics.interToken.record(now - lastToken, TimeUnit.NANOSECONDS);
             lastToken = now;
-            GenerateChunk.Builder c = GenerateChunk.newBuilder().setText(d.text());
-            for (int id : d.tokenIds()) c.addTokenIds(id);
-            for (TokenLogprob lp : d.logprobs()) {
-                io.vqwen.proto.v1.TokenLogprob.Builder b = io.vqwen.proto.v1.TokenLogprob.newBuilder()
-                        .setTokenId(lp.tokenId()).setToken(lp.token()).setLogprob(lp.logprob());
-                for (TopLogprob t : lp.top()) {
-                    b.addTop(io.vqwen.proto.v1.TopLogprob.newBuilder().setTokenId(t.tokenId()).setToken(t.token()).setLogprob(t.logprob()));
-                }
-                c.addLogprobs(b);
-            }
-            em.emit(c.build());
+            em.emit(EngineCodec.chunk(d));
         }
 
         @Override
@@ -150,13 +142,7 @@ public class DecoderGrpcService implements DecoderService {
 
         private void emitFinish(Completion c) {
             metrics.finished(c, start);
-            io.vqwen.engine.generate.Timings t = c.timings();
-            em.emit(GenerateChunk.newBuilder()
-                    .setFinishReason(c.finishReason())
-                    .setUsage(Usage.newBuilder().setPromptTokens(c.promptTokens()).setCompletionTokens(c.completionTokens()))
-                    .setTimings(Timings.newBuilder().setQueueMs(t.queueMs()).setPrefillMs(t.prefillMs()).setDecodeMs(t.decodeMs())
-                            .setTtftMs(t.ttftMs()).setTokensPerS(t.tokensPerS()))
-                    .build());
+            em.emit(EngineCodec.chunk(c));
             em.complete();
         }
 
@@ -171,21 +157,6 @@ public class DecoderGrpcService implements DecoderService {
             metrics.failure(reason(s.getStatus())).increment();
             em.fail(s);
         }
-    }
-
-    static GenerationRequest toEngine(GenerateRequest r) {
-        ImageEmbeddings images = null;
-        if (r.hasImageEmbeddings()) {
-            images = TensorCodec.decodeEmbeddings(r.getImageEmbeddings(), "image_embeddings", -1);
-        }
-        io.vqwen.proto.v1.SamplingParams s = r.getSampling();
-        // proto3 zeros mean "off": top_p 0 and repetition_penalty 0 are the engine's 1.
-        SamplingParams sampling = new SamplingParams(s.getTemperature(), s.getTopP() == 0 ? 1f : s.getTopP(), s.getTopK(),
-                s.getMinP(), s.getRepetitionPenalty() == 0 ? 1f : s.getRepetitionPenalty(), s.hasSeed() ? s.getSeed() : null);
-        int[] prompt = r.getPromptTokenIdsList().stream().mapToInt(Integer::intValue).toArray();
-        String id = r.getRequestId().isEmpty() ? UUID.randomUUID().toString() : r.getRequestId();
-        return new GenerationRequest(id, prompt, images, sampling, r.getMaxTokens(), r.getStopList(), r.getLogprobs(),
-                r.getTopLogprobs(), r.getIgnoreEos());
     }
 
     private static String reason(Status s) {

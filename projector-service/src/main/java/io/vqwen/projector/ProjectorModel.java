@@ -9,6 +9,8 @@ import io.vqwen.engine.ImageProjector;
 import io.vqwen.engine.backend.Backend;
 import io.vqwen.engine.model.Checkpoint;
 import io.vqwen.engine.model.WeightSource;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
+import io.vqwen.proto.v1.DType;
 import io.vqwen.proto.v1.InfoRequest;
 import io.vqwen.proto.v1.InfoResponse;
 import io.vqwen.proto.v1.ProjectRequest;
@@ -26,9 +28,7 @@ import java.io.IOException;
 import java.util.EnumSet;
 import java.util.Optional;
 import java.util.SplittableRandom;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
@@ -41,6 +41,10 @@ public class ProjectorModel implements ServedModel {
     /** Projections queued at most; more get RESOURCE_EXHAUSTED. */
     @ConfigProperty(name = "vqwen.projector.max-waiting", defaultValue = "256")
     int maxWaiting;
+
+    /** Feature sets projected together at most (what is queued when the worker is free). */
+    @ConfigProperty(name = "vqwen.projector.max-batch", defaultValue = "32")
+    int maxBatch;
 
     @Inject
     EngineSettings settings;
@@ -55,14 +59,12 @@ public class ProjectorModel implements ServedModel {
     private WeightSource weights;
     private Backend backend;
     private volatile InfoResponse info;
-    private ThreadPoolExecutor executor;
+    private volatile ProjectorBatcher batcher;
     private Timer projectTime;
     private Counter ok, invalid;
 
     @PostConstruct
     void init() {
-        executor = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(maxWaiting),
-                Thread.ofPlatform().name("vqwen-projector").daemon().factory());
         projectTime = Histograms.timer(registry, "vqwen_projector_seconds", "Per request: the projector forward", Histograms.STAGE);
         ok = Counter.builder("vqwen_projector_requests_total").tag("outcome", "ok").description("Projections, by outcome").register(registry);
         invalid = Counter.builder("vqwen_projector_requests_total").tag("outcome", "invalid").register(registry);
@@ -89,6 +91,7 @@ public class ProjectorModel implements ServedModel {
                 .setTokensPerImage(weights.config().imageTokensPerImage())
                 .build();
         projector = p;
+        batcher = new ProjectorBatcher(p, maxBatch, maxWaiting);
         return "projector of " + settings.model() + " on " + backend.name() + ": " + p.inWidth() + " -> " + p.outWidth();
     }
 
@@ -120,37 +123,49 @@ public class ProjectorModel implements ServedModel {
         return i;
     }
 
+    /** The dtype embeddings are kept and sent in: the backend's activation dtype (bf16 on CUDA, f32 on the CPU). */
+    public ImageEmbeddings.Dtype activationDtype() {
+        return "bf16".equals(info().getDtype()) ? ImageEmbeddings.Dtype.BF16 : ImageEmbeddings.Dtype.F32;
+    }
+
     /**
-     * Checks the features, projects them and encodes the embeddings in the requested dtype, all on the worker
-     * (off the event loop). RejectedExecutionException when the queue is full; IllegalArgumentException for bad
-     * features.
+     * Checks the features, projects them (batched with whatever else is queued) and encodes the embeddings in the
+     * requested dtype. RejectedExecutionException when the queue is full; IllegalArgumentException for bad features.
      */
     public CompletableFuture<ProjectResponse> project(ProjectRequest request) {
-        return CompletableFuture.supplyAsync(() -> {
-            long t0 = System.nanoTime();
-            float[] features;
-            try {
-                if (!request.hasFeatures()) throw new IllegalArgumentException("features: missing");
-                features = TensorCodec.decode(request.getFeatures(), "features", projector.inWidth());
-            } catch (IllegalArgumentException e) {
-                invalid.increment();
-                throw e;
+        ImageEmbeddings features;
+        try {
+            if (!request.hasFeatures()) throw new IllegalArgumentException("features: missing");
+            features = TensorCodec.decodeEmbeddings(request.getFeatures(), "features", projector.inWidth());
+        } catch (IllegalArgumentException e) {
+            invalid.increment();
+            return CompletableFuture.failedFuture(e);
+        }
+        ImageEmbeddings.Dtype want = request.getDtype() == DType.BF16 ? ImageEmbeddings.Dtype.BF16 : ImageEmbeddings.Dtype.F32;
+        return project(features).thenApply(p -> ProjectResponse.newBuilder()
+                .setEmbeddings(TensorCodec.encode(p.embeddings().as(want)))
+                .setProjectMs(p.projectMs())
+                .build());
+    }
+
+    /** Features in any dtype -> embeddings in the activation dtype, batched. */
+    CompletableFuture<ProjectorBatcher.Projected> project(ImageEmbeddings features) {
+        ProjectorBatcher b = batcher;
+        if (b == null) return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("the model is still loading").asRuntimeException());
+        long t0 = System.nanoTime();
+        return b.submit(features).whenComplete((p, err) -> {
+            if (err != null) {
+                if (err instanceof IllegalArgumentException || err.getCause() instanceof IllegalArgumentException) invalid.increment();
+                return;
             }
-            int rows = TensorCodec.rows(request.getFeatures());
-            float[] y = projector.project(features, rows);
-            ProjectResponse response = ProjectResponse.newBuilder()
-                    .setEmbeddings(TensorCodec.encode(y, rows, projector.outWidth(), request.getDtype()))
-                    .setProjectMs((System.nanoTime() - t0) / 1e6)
-                    .build();
             projectTime.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
             ok.increment();
-            return response;
-        }, executor);
+        });
     }
 
     @Override
     public void close() {
-        executor.shutdownNow();
+        if (batcher != null) batcher.close();
         if (weights != null) weights.close();
         if (backend != null) backend.close();
     }
