@@ -36,8 +36,8 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 @ApplicationScoped
 public class ProjectorFetch implements EmbeddingSource {
     /** Projector replicas as host:port,host:port; empty: the one at quarkus.grpc.clients.projector. */
-    @ConfigProperty(name = "vqwen.projector-endpoints", defaultValue = " ")
-    String endpoints;
+    @ConfigProperty(name = "vqwen.projector-endpoints")
+    java.util.Optional<String> endpoints;
 
     @ConfigProperty(name = "vqwen.decoder.fetch-deadline-seconds", defaultValue = "30")
     int deadlineSeconds;
@@ -53,7 +53,7 @@ public class ProjectorFetch implements EmbeddingSource {
 
     @PostConstruct
     void init() {
-        pool = ProjectorPool.of(endpoints, new ProjectorPool.Endpoint("projector", projector), 64 << 20);
+        pool = ProjectorPool.of(endpoints.orElse(""), new ProjectorPool.Endpoint("projector", projector), 64 << 20);
         bytes = WireBytes.hop(registry, WireBytes.PROJECTOR_DECODER);
     }
 

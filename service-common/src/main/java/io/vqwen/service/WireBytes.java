@@ -5,7 +5,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 
 /**
  * Bytes per image on each hop of the mesh, as one Micrometer summary tagged by hop
- * ({@code vqwen_wire_bytes_per_image{hop=...}}): image files gateway -> projector, features vision -> projector,
+ * ({@code vqwen_wire_image_bytes_count|sum|max{hop=...}} in Prometheus): image files gateway -> projector, features vision -> projector,
  * embeddings projector -> decoder. The gateway never records an embeddings hop: it never carries one.
  */
 public final class WireBytes {
@@ -17,7 +17,7 @@ public final class WireBytes {
     }
 
     public static DistributionSummary hop(MeterRegistry registry, String hop) {
-        return DistributionSummary.builder("vqwen.wire.bytes.per.image").baseUnit("bytes").tag("hop", hop)
+        return DistributionSummary.builder("vqwen.wire.image").baseUnit("bytes").tag("hop", hop)
                 .description("Bytes one image takes on a hop of the mesh (image file, features or embeddings)").register(registry);
     }
 }

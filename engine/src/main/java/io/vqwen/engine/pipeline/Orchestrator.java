@@ -29,6 +29,16 @@ public final class Orchestrator {
         }
     }
 
+    /** Embedding image {@code index} (prompt order) failed; the cause says why (bad bytes, a missing reference...). */
+    public static final class ImageFailedException extends RuntimeException {
+        public final int index;
+
+        public ImageFailedException(int index, Throwable cause) {
+            super("image " + index + ": " + cause.getMessage(), cause, false, false);
+            this.index = index;
+        }
+    }
+
     /** Generation events plus the one event of the embed hop. All methods may run on any thread; none may block. */
     public interface Listener extends GenerationListener {
         /** The images are embedded (before any delta); {@code embedMs} is the wall time of the embed hop. */
@@ -94,11 +104,16 @@ public final class Orchestrator {
             }
             CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).whenComplete((v, err) -> {
                 List<ImageHandle> handles = new ArrayList<>();
-                for (CompletableFuture<ImageHandle> f : all) if (!f.isCompletedExceptionally()) handles.add(f.join());
+                ImageFailedException failed = null;
+                for (int i = 0; i < all.size(); i++) {
+                    CompletableFuture<ImageHandle> f = all.get(i);
+                    if (!f.isCompletedExceptionally()) handles.add(f.join());
+                    else if (failed == null) failed = new ImageFailedException(i, unwrap(f.exceptionNow()));
+                }
                 List<String> shas = handles.stream().map(ImageHandle::sha256).toList();
                 if (err != null) {
                     embedder.release(shas);
-                    fail(unwrap(err));
+                    fail(failed != null ? failed : unwrap(err));
                     return;
                 }
                 if (!retry) listener.onImages(handles, (System.nanoTime() - t0) / 1e6);

@@ -165,7 +165,9 @@ class OrchestratorTest {
             // A bare reference has no bytes to encode again: that miss is the caller's to report.
             Events ref = run(o, new Orchestrator.ImageInput.Ref(Sha256.hex(image2).replace('a', 'b').replace('c', 'd')), n);
             ExecutionException e = assertThrows(ExecutionException.class, ref::await);
-            assertInstanceOf(ImageNotFoundException.class, e.getCause());
+            Orchestrator.ImageFailedException f = assertInstanceOf(Orchestrator.ImageFailedException.class, e.getCause());
+            assertEquals(0, f.index);
+            assertInstanceOf(ImageNotFoundException.class, f.getCause());
         }
     }
 
