@@ -234,9 +234,9 @@ public class HttpApi {
             byte[] image = type != null && type.toLowerCase().startsWith("application/json") ? imageFromJson(raw) : raw;
             Uploads.Upload u = pipeline.upload(image);
             // A cached image answers within a round trip; a new one is "encoding" until GET /v1/images/{id} says ready.
-            boolean ready;
+            boolean ready = u.knownReady();
             try {
-                u.future().get(UPLOAD_WAIT_MS, TimeUnit.MILLISECONDS);
+                if (!ready) u.future().get(UPLOAD_WAIT_MS, TimeUnit.MILLISECONDS);
                 ready = true;
             } catch (TimeoutException | ExecutionException e) {
                 ready = false;

@@ -16,8 +16,8 @@ public final class Uploads {
     public record Status(String state, String error) {
     }
 
-    /** A started upload: its handle-to-be. */
-    public record Upload(String sha256, CompletableFuture<ImageHandle> future) {
+    /** A started upload: its handle-to-be; {@code knownReady} when an earlier upload of the same bytes finished here. */
+    public record Upload(String sha256, CompletableFuture<ImageHandle> future, boolean knownReady) {
     }
 
     private final LinkedHashMap<String, CompletableFuture<ImageHandle>> map;
@@ -33,8 +33,16 @@ public final class Uploads {
     }
 
     public synchronized Upload started(String sha256, CompletableFuture<ImageHandle> future) {
-        map.put(sha256, future);
-        return new Upload(sha256, future);
+        CompletableFuture<ImageHandle> before = map.get(sha256);
+        boolean ready = before != null && before.isDone() && !before.isCompletedExceptionally();
+        // A repeat keeps the finished future until its own answers, so the state never goes back to "encoding".
+        map.put(sha256, ready ? before : future);
+        if (ready) future.whenComplete((h, err) -> replace(sha256, before, future));
+        return new Upload(sha256, future, ready);
+    }
+
+    private synchronized void replace(String sha256, CompletableFuture<ImageHandle> old, CompletableFuture<ImageHandle> now) {
+        map.replace(sha256, old, now);
     }
 
     /** This gateway's view of an upload, or null when it never saw one (or forgot it). */
