@@ -7,6 +7,7 @@ import io.vqwen.engine.LlavaEngine;
 import io.vqwen.engine.backend.Backend;
 import io.vqwen.engine.backend.Backends;
 import io.vqwen.engine.generate.DecoderOptions;
+import io.vqwen.engine.generate.GenerationParams;
 import io.vqwen.engine.generate.SamplingParams;
 import io.vqwen.engine.generate.TokenLogprob;
 import io.vqwen.engine.generate.TopLogprob;
@@ -101,8 +102,8 @@ public final class CaptionCommand implements Callable<Integer> {
             DecoderOptions opts = new DecoderOptions(1, maxLen, (maxLen + 15) / 16, 16, 2048, 1);
             try (LlavaEngine engine = new LlavaEngine(weights, dir, b, opts, maxPixels)) {
                 SamplingParams sampling = new SamplingParams(temperature, topP, topK, minP, repetitionPenalty, seed);
-                var req = new LlavaEngine.Params(sampling, maxTokens, stop, json, json ? topLogprobs : 0, false);
-                LlavaEngine.Result r = engine.generate(messages, Map.of(), images, req, json ? null : out::print);
+                var params = new GenerationParams(sampling, stop, json, json ? topLogprobs : 0, false);
+                LlavaEngine.Result r = engine.generate(messages, Map.of(), images, maxTokens, params, json ? null : out::print);
                 if (json) out.println(toJson(r));
                 else out.println();
             }

@@ -15,6 +15,7 @@ import io.vqwen.engine.backend.StepBatch;
 import io.vqwen.engine.backend.SampledToken;
 import io.vqwen.engine.backend.SamplingRow;
 import io.vqwen.engine.backend.Tensor;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import io.vqwen.engine.safetensors.DType;
 import io.vqwen.engine.safetensors.TensorView;
 import java.io.IOException;
@@ -278,6 +279,27 @@ public final class CudaBackend implements Backend {
         elementwise.f32ToBf16(out.address(), tmp.address, data.length);
         release(tmp);
         return out;
+    }
+
+    /** bf16 embeddings go up as they are (half the bytes, no host or device conversion); f32 ones as {@link #upload}. */
+    @Override
+    public synchronized Tensor upload(ImageEmbeddings e) {
+        if (e.dtype() != ImageEmbeddings.Dtype.BF16) return upload(e.toF32(), e.rows(), e.width());
+        dev.makeCurrent();
+        CudaTensor out = newTensor(e.rows(), e.width(), CudaTensor.Dtype.BF16, false);
+        dev.upload(out.ptr(), Pointer.to(e.toBf16()), e.byteSize());
+        return out;
+    }
+
+    /** A bf16 activation comes back as its bf16 bits: half the bytes, and no float32 anywhere. */
+    @Override
+    public synchronized ImageEmbeddings downloadEmbeddings(Tensor x) {
+        dev.makeCurrent();
+        CudaTensor t = t(x, "downloadEmbeddings");
+        if (t.dtype != CudaTensor.Dtype.BF16) return ImageEmbeddings.f32(download(x), t.rows, t.cols);
+        short[] out = new short[Math.toIntExact((long) t.rows * t.cols)];
+        dev.download(Pointer.to(out), t.ptr(), out.length * 2L);
+        return ImageEmbeddings.bf16(out, t.rows, t.cols);
     }
 
     @Override

@@ -18,6 +18,8 @@ import io.vqwen.engine.cpu.CpuBackend;
 import io.vqwen.engine.generate.Sampler;
 import io.vqwen.engine.model.Qwen3Model;
 import io.vqwen.engine.model.SyntheticWeights;
+import io.vqwen.engine.pipeline.Bf16;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -210,6 +212,31 @@ class CudaOpsTest {
         expect("copyRows + scatterRows", dst, 0);
         assertArrayEquals(cpu.download(cpu.rowSlice(dst[0], 7, 3)), gpu.download(gpu.rowSlice(dst[1], 7, 3)), "rowSlice");
         assertThrows(IndexOutOfBoundsException.class, () -> gpu.scatterRows(dst[1], part[1], new int[] {0, 1, 12}));
+    }
+
+    /** bf16 embeddings from the wire go up as their bytes and splice into the prompt bit for bit. */
+    @Test
+    @Order(2)
+    void bf16EmbeddingsUploadAsTheyAreAndScatterExactly() {
+        int rows = 5, width = 40;
+        short[] bits = new short[rows * width];
+        float[] widened = new float[bits.length];
+        for (int i = 0; i < bits.length; i++) {
+            bits[i] = Bf16.fromFloat((float) rnd.nextGaussian());
+            widened[i] = Bf16.toFloat(bits[i]);
+        }
+        ImageEmbeddings e = ImageEmbeddings.bf16(bits, rows, width);
+        Tensor up = gpu.upload(e);
+        assertArrayEquals(widened, gpu.download(up), "bf16 upload round trip");
+        int[] at = {6, 0, 3, 9, 1};
+        Tensor[] dst = zeros(10, width);
+        cpu.scatterRows(dst[0], cpu.upload(e), at);
+        gpu.scatterRows(dst[1], up, at);
+        assertArrayEquals(cpu.download(dst[0]), gpu.download(dst[1]), "scatterRows of bf16 embeddings");
+        ImageEmbeddings back = gpu.downloadEmbeddings(up);
+        assertEquals(ImageEmbeddings.Dtype.BF16, back.dtype());
+        assertArrayEquals(bits, back.toBf16(), "bf16 download returns the uploaded bits");
+        gpu.free(up);
     }
 
     @Test

@@ -10,25 +10,19 @@ import io.grpc.stub.StreamObserver;
 import io.smallrye.mutiny.infrastructure.Infrastructure;
 import io.vqwen.engine.generate.Completion;
 import io.vqwen.engine.generate.GenerationListener;
-import io.vqwen.engine.generate.GenerationRequest;
 import io.vqwen.engine.generate.RequestHandle;
-import io.vqwen.engine.generate.SamplingParams;
 import io.vqwen.engine.generate.StepTrace;
 import io.vqwen.engine.generate.TokenDelta;
-import io.vqwen.engine.generate.TokenLogprob;
-import io.vqwen.engine.generate.TopLogprob;
+import io.vqwen.engine.pipeline.LocalGenerator;
 import io.vqwen.proto.v1.DecoderServiceGrpc;
 import io.vqwen.proto.v1.GenerateChunk;
 import io.vqwen.proto.v1.GenerateRequest;
 import io.vqwen.proto.v1.InfoRequest;
 import io.vqwen.proto.v1.InfoResponse;
-import io.vqwen.proto.v1.Timings;
-import io.vqwen.proto.v1.Usage;
+import io.vqwen.service.EngineCodec;
 import io.vqwen.service.GrpcErrors;
 import io.vqwen.service.ServiceState;
-import io.vqwen.service.TensorCodec;
 import jakarta.inject.Inject;
-import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -59,6 +53,9 @@ public class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBas
     @Inject
     Tracer tracer;
 
+    @Inject
+    ProjectorFetch fetch;
+
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateChunk> observer) {
         long start = System.nanoTime();
@@ -77,7 +74,8 @@ public class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBas
         }
         stream.entered = true;
         // Decoding a 5.9 MB embeddings tensor has no place on the event loop.
-        Infrastructure.getDefaultWorkerPool().execute(() -> stream.submit(request));
+        // The worker carries the call's trace context, so the projector Fetch and the engine's spans join this trace.
+        Infrastructure.getDefaultWorkerPool().execute(Context.current().wrap(() -> stream.submit(request)));
     }
 
     /** One call: its engine request, its sink, and the once-only exit from the service state. */
@@ -99,7 +97,13 @@ public class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBas
 
         void submit(GenerateRequest request) {
             try {
-                handle.set(model.engine().submit(toEngine(request), this, trace));
+                if (request.getImageSha256Count() > 0) {
+                    // Handles: the embeddings come from the projector, fetched off the step thread, then submitted.
+                    handle.set(new LocalGenerator(model.engine(), fetch, trace).submit(EngineCodec.requestId(request),
+                            EngineCodec.promptIds(request), request.getImageSha256List(), request.getMaxTokens(), EngineCodec.params(request), this));
+                } else {
+                    handle.set(model.engine().submit(EngineCodec.toEngine(request, null), this, trace));
+                }
             } catch (RuntimeException e) {
                 StatusRuntimeException s = GrpcErrors.toStatus(e);
                 metrics.failure(reason(s.getStatus())).increment();
@@ -135,30 +139,14 @@ public class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBas
             if (lastToken == 0) metrics.ttft.record(now - start, TimeUnit.NANOSECONDS);
             else metrics.interToken.record(now - lastToken, TimeUnit.NANOSECONDS);
             lastToken = now;
-            GenerateChunk.Builder c = GenerateChunk.newBuilder().setText(d.text());
-            for (int id : d.tokenIds()) c.addTokenIds(id);
-            for (TokenLogprob lp : d.logprobs()) {
-                io.vqwen.proto.v1.TokenLogprob.Builder b = io.vqwen.proto.v1.TokenLogprob.newBuilder()
-                        .setTokenId(lp.tokenId()).setToken(lp.token()).setLogprob(lp.logprob());
-                for (TopLogprob t : lp.top()) {
-                    b.addTop(io.vqwen.proto.v1.TopLogprob.newBuilder().setTokenId(t.tokenId()).setToken(t.token()).setLogprob(t.logprob()));
-                }
-                c.addLogprobs(b);
-            }
-            sink.delta(c.build());
+            sink.delta(EngineCodec.chunk(d));
         }
 
         @Override
         public void onFinish(Completion c) {
             end();
             metrics.finished(c, start);
-            io.vqwen.engine.generate.Timings t = c.timings();
-            sink.last(GenerateChunk.newBuilder()
-                    .setFinishReason(c.finishReason())
-                    .setUsage(Usage.newBuilder().setPromptTokens(c.promptTokens()).setCompletionTokens(c.completionTokens()))
-                    .setTimings(Timings.newBuilder().setQueueMs(t.queueMs()).setPrefillMs(t.prefillMs()).setDecodeMs(t.decodeMs())
-                            .setTtftMs(t.ttftMs()).setTokensPerS(t.tokensPerS()))
-                    .build());
+            sink.last(EngineCodec.chunk(c));
         }
 
         @Override
@@ -167,21 +155,6 @@ public class DecoderGrpcService extends DecoderServiceGrpc.DecoderServiceImplBas
             metrics.failure(reason(s.getStatus())).increment();
             fail(s);
         }
-    }
-
-    static GenerationRequest toEngine(GenerateRequest r) {
-        float[] images = null;
-        if (r.hasImageEmbeddings()) {
-            images = TensorCodec.decode(r.getImageEmbeddings(), "image_embeddings", -1);
-        }
-        io.vqwen.proto.v1.SamplingParams s = r.getSampling();
-        // proto3 zeros mean "off": top_p 0 and repetition_penalty 0 are the engine's 1.
-        SamplingParams sampling = new SamplingParams(s.getTemperature(), s.getTopP() == 0 ? 1f : s.getTopP(), s.getTopK(),
-                s.getMinP(), s.getRepetitionPenalty() == 0 ? 1f : s.getRepetitionPenalty(), s.hasSeed() ? s.getSeed() : null);
-        int[] prompt = r.getPromptTokenIdsList().stream().mapToInt(Integer::intValue).toArray();
-        String id = r.getRequestId().isEmpty() ? UUID.randomUUID().toString() : r.getRequestId();
-        return new GenerationRequest(id, prompt, images, sampling, r.getMaxTokens(), r.getStopList(), r.getLogprobs(),
-                r.getTopLogprobs(), r.getIgnoreEos());
     }
 
     private static String reason(Status s) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.vqwen.engine.cpu.CpuBackend;
 import io.vqwen.engine.generate.DecoderOptions;
+import io.vqwen.engine.generate.GenerationParams;
 import io.vqwen.engine.model.Checkpoint;
 import io.vqwen.engine.safetensors.SafeTensors;
 import io.vqwen.engine.text.Prompt;
@@ -46,15 +47,15 @@ class PipelineGoldenTest {
 
             int n = g.tensor("generated_ids").toIntArray().length;
             LlavaEngine.Result r1 = engine.generate(userTurn(true, prompt), Map.of(), List.of(Files.readAllBytes(f.dir().resolve("image.png"))),
-                    LlavaEngine.Params.greedy(n), null);
+                    n, GenerationParams.GREEDY, null);
             assertArrayEquals(g.tensor("generated_ids").toIntArray(), r1.tokenIds(), "generated_ids from image.png bytes");
             assertEquals(golden.get("generated_text").asText(), r1.text());
             LlavaEngine.Result r2 = engine.generate(userTurn(true, prompt), Map.of(), List.of(Files.readAllBytes(f.dir().resolve("image2.png"))),
-                    LlavaEngine.Params.greedy(n), null);
+                    n, GenerationParams.GREEDY, null);
             assertArrayEquals(g.tensor("image2_generated_ids").toIntArray(), r2.tokenIds(), "image2_generated_ids from image2.png bytes");
             assertEquals(golden.get("image2_generated_text").asText(), r2.text());
             int tn = g.tensor("text_generated_ids").toIntArray().length;
-            LlavaEngine.Result r3 = engine.generate(userTurn(false, textPrompt), Map.of(), List.of(), LlavaEngine.Params.greedy(tn), null);
+            LlavaEngine.Result r3 = engine.generate(userTurn(false, textPrompt), Map.of(), List.of(), tn, GenerationParams.GREEDY, null);
             assertArrayEquals(g.tensor("text_generated_ids").toIntArray(), r3.tokenIds(), "text_generated_ids");
         }
     }

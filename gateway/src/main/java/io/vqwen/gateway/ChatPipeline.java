@@ -1,29 +1,29 @@
 package io.vqwen.gateway;
 
-import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.api.trace.Tracer;
-import io.opentelemetry.context.Context;
 import io.opentelemetry.context.Scope;
 import io.smallrye.mutiny.Multi;
-import io.smallrye.mutiny.Uni;
-import io.vqwen.engine.generate.TokenLogprob;
-import io.vqwen.engine.generate.TopLogprob;
+import io.smallrye.mutiny.subscription.BackPressureStrategy;
+import io.smallrye.mutiny.subscription.MultiEmitter;
+import io.vqwen.engine.generate.Completion;
+import io.vqwen.engine.generate.ContextWindow;
+import io.vqwen.engine.generate.GenerationParams;
+import io.vqwen.engine.generate.RequestHandle;
+import io.vqwen.engine.generate.SamplingParams;
+import io.vqwen.engine.generate.TokenDelta;
+import io.vqwen.engine.pipeline.ImageHandle;
+import io.vqwen.engine.pipeline.ImageNotFoundException;
+import io.vqwen.engine.pipeline.Orchestrator;
 import io.vqwen.engine.template.TemplateException;
 import io.vqwen.engine.text.Prompt;
-import io.vqwen.gateway.EmbeddingCache.Embedding;
 import io.vqwen.gateway.MeshClients.PeerException;
-import io.vqwen.proto.v1.DType;
-import io.vqwen.proto.v1.EncodeRequest;
-import io.vqwen.proto.v1.GenerateChunk;
-import io.vqwen.proto.v1.GenerateRequest;
 import io.vqwen.proto.v1.InfoResponse;
-import io.vqwen.proto.v1.ProjectRequest;
-import io.vqwen.proto.v1.Tensor;
+import io.vqwen.service.RemoteGenerator;
+import io.vqwen.service.RemoteImageEmbedder;
 import jakarta.enterprise.context.ApplicationScoped;
-import jakarta.inject.Inject;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.http.HttpClient;
@@ -38,13 +38,14 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.Executor;
 import org.jboss.logging.Logger;
 
 /**
  * One chat request, end to end: body -> validated call -> prompt ids (chat template + tokenizer, image markers
- * expanded) -> image embeddings (cache, else vision -> projector over gRPC) -> decoder Generate stream -> events.
- * HTTP/SSE and the public gRPC ChatService are thin shells around {@link #prepare} and {@link #run}.
+ * expanded) -> the engine's {@link Orchestrator} over the mesh: image bytes go once to the projector
+ * ({@link RemoteImageEmbedder}), which keeps the embeddings; the decoder gets handles ({@link RemoteGenerator})
+ * and pulls them itself. The gateway never holds a tensor. HTTP/SSE and the public gRPC ChatService are thin
+ * shells around {@link #prepare} and {@link #run}; this class keeps validation, image fetching and error mapping.
  */
 @ApplicationScoped
 public class ChatPipeline {
@@ -55,42 +56,36 @@ public class ChatPipeline {
     }
 
     private final ModelFiles model;
-    private final MeshClients mesh;
     private final MeshCheck meshCheck;
     private final GatewayMetrics metrics;
     private final GatewayConfig cfg;
-    private final EmbeddingCache cache;
     private final ChatRequestParser parser;
-    private final DType embeddingDtype;
+    private final Orchestrator orchestrator;
+    private final Uploads uploads;
     private volatile HttpClient http;
-
     /** Spans of this hop (docs/tracing.md); the no-op tracer while tracing is off. */
-    @Inject
-    Tracer tracer;
-    /** Runs a subscription on the calling thread: with {@code Context.wrap}, the gRPC calls it starts see that context. */
-    private static final Executor DIRECT = Runnable::run;
+    private final Tracer tracer;
 
-    public ChatPipeline(ModelFiles model, MeshClients mesh, MeshCheck meshCheck, GatewayMetrics metrics, GatewayConfig cfg) {
+    public ChatPipeline(ModelFiles model, MeshClients mesh, MeshCheck meshCheck, GatewayMetrics metrics, GatewayConfig cfg, Tracer tracer) {
         this.model = model;
-        this.mesh = mesh;
+        this.tracer = tracer;
         this.meshCheck = meshCheck;
         this.metrics = metrics;
         this.cfg = cfg;
-        this.cache = new EmbeddingCache(cfg.embeddingCacheEntries());
         Set<String> hosts = new HashSet<>();
         cfg.allowedImageHosts().ifPresent(l -> l.forEach(h -> {
             if (!h.isBlank()) hosts.add(h.trim().toLowerCase(Locale.ROOT));
         }));
         this.parser = new ChatRequestParser(cfg.maxImageBytes(), hosts);
-        this.embeddingDtype = switch (cfg.embeddingDtype().toLowerCase(Locale.ROOT)) {
-            case "f32" -> DType.F32;
-            case "bf16" -> DType.BF16;
-            default -> throw new IllegalArgumentException("vqwen.gateway.embedding-dtype must be f32 or bf16, got " + cfg.embeddingDtype());
-        };
-    }
-
-    public EmbeddingCache cache() {
-        return cache;
+        RemoteImageEmbedder embedder = new RemoteImageEmbedder(mesh.projectors(), cfg.grpcDeadlineSeconds(), metrics.imageBytes(),
+                e -> new PeerException(MeshClients.Peer.PROJECTOR, e));
+        RemoteGenerator generator = new RemoteGenerator(mesh.decoderChannel(), cfg.generateDeadlineSeconds(), () -> {
+            InfoResponse d = meshCheck.lastDecoderInfo();
+            if (d == null) throw new IllegalStateException("decoder-service's Info is not known yet");
+            return (int) d.getMaxModelLen();
+        }, e -> new PeerException(MeshClients.Peer.DECODER, e));
+        this.orchestrator = new Orchestrator(embedder, generator);
+        this.uploads = new Uploads(cfg.embeddingCacheEntries());
     }
 
     // ------------------------------------------------------------------ prepare (blocking: call off the event loop)
@@ -145,167 +140,90 @@ public class ChatPipeline {
 
     /**
      * The events of a prepared request. Nothing starts before subscription; cancelling the subscription (a client
-     * that went away) cancels the Generate call, which frees the decoder's sequence. Failures are ApiExceptions.
+     * that went away) cancels the request, which frees the decoder's sequence (or the image pins before it got
+     * there). Failures are ApiExceptions.
      */
     public Multi<ChatEvent> run(Prepared p) {
         RequestState st = new RequestState(p);
-        // The caller's span (HTTP or gRPC server) is the parent of every hop; Mutiny's callbacks run on gRPC threads
-        // that do not carry it, so each call that leaves the gateway is subscribed inside it.
-        Executor inRequest = Context.current().wrap(DIRECT);
         return Multi.createFrom().deferred(() -> {
                     metrics.started();
-                    return meshCheck.decoderInfo()
-                            .map(info -> maxTokens(p, info))
-                            .chain(maxTokens -> embeddings(p, st).runSubscriptionOn(inRequest).map(emb -> request(p, emb, maxTokens)))
-                            .onItem().transformToMulti(r -> mesh.generate(r).runSubscriptionOn(inRequest))
-                            .onItem().transformToIterable(st::events)
-                            .onCompletion().switchTo(() -> st.finished ? Multi.createFrom().empty()
-                                    : Multi.createFrom().failure(ApiException.internal("decoder-service ended the stream without a finish reason", null)));
+                    // The decoder's max_model_len, which the context rule needs, comes from its Info.
+                    return meshCheck.decoderInfo().onItem().transformToMulti(info ->
+                            Multi.createFrom().<ChatEvent>emitter(em -> start(p, st, em), BackPressureStrategy.BUFFER));
                 })
                 .onFailure().transform(e -> toApi(e, p))
                 .onTermination().invoke(st::end);
     }
 
-    /** vLLM's rule: the prompt plus max_tokens must fit max_model_len; without max_tokens, the rest of the context. */
-    private int maxTokens(Prepared p, InfoResponse decoder) {
-        int promptLen = p.prompt().ids().length;
-        long ctx = decoder.getMaxModelLen();
-        if (promptLen >= ctx) {
-            throw ApiException.invalid("messages", "This model's maximum context length is " + ctx + " tokens, but the prompt is "
+    private void start(Prepared p, RequestState st, MultiEmitter<? super ChatEvent> em) {
+        List<Orchestrator.ImageInput> images = new ArrayList<>(p.images().size());
+        for (ImageInput img : p.images()) {
+            images.add(switch (img) {
+                case ImageInput.Inline i -> new Orchestrator.ImageInput.Bytes(i.bytes());
+                case ImageInput.Uploaded u -> new Orchestrator.ImageInput.Ref(u.sha256());
+                case ImageInput.Remote r -> throw new IllegalStateException("remote image not fetched: " + r.param());
+            });
+        }
+        RequestHandle h;
+        try {
+            h = orchestrator.run(p.id(), p.prompt().ids(), images, p.call().maxTokens(), generationParams(p.call()), st.listener(em));
+        } catch (ContextWindow.ContextLengthException e) {
+            em.fail(contextError(p, e));
+            return;
+        }
+        em.onTermination(() -> {
+            if (!st.finished) h.cancel();
+        });
+        // The client may have gone before onTermination was registered.
+        if (em.isCancelled() && !st.finished) h.cancel();
+    }
+
+    private static GenerationParams generationParams(ChatCall c) {
+        var s = c.sampling();
+        // ChatCall's sampling is already validated and in the engine's terms (top_p 1, penalty 1 when unset).
+        SamplingParams sp = new SamplingParams(s.temperature(), s.topP(), s.topK(), s.minP(), s.repetitionPenalty(), s.seed());
+        return new GenerationParams(sp, c.stop(), c.logprobs(), c.topLogprobs(), c.ignoreEos());
+    }
+
+    /** vLLM's rule is {@link ContextWindow}'s; the words are the API's. */
+    private ApiException contextError(Prepared p, ContextWindow.ContextLengthException e) {
+        int promptLen = e.promptTokens;
+        long ctx = e.maxModelLen;
+        if (e.promptTooLong()) {
+            return ApiException.invalid("messages", "This model's maximum context length is " + ctx + " tokens, but the prompt is "
                     + promptLen + " tokens" + (p.images().isEmpty() ? "" : " (" + p.images().size() + " image(s) of "
                     + model.config().imageTokensPerImage() + " tokens each)")
                     + ", which leaves no room for a new token. Shorten the messages.");
         }
-        Integer asked = p.call().maxTokens();
-        if (asked == null) return (int) (ctx - promptLen);
-        if (promptLen + (long) asked > ctx) {
-            throw ApiException.invalid("max_tokens", "This model's maximum context length is " + ctx + " tokens. However, you requested "
-                    + (promptLen + (long) asked) + " tokens (" + promptLen + " in the messages, " + asked + " in the completion). "
-                    + "Reduce max_tokens to at most " + (ctx - promptLen) + ".");
-        }
-        return asked;
+        int asked = e.asked;
+        return ApiException.invalid("max_tokens", "This model's maximum context length is " + ctx + " tokens. However, you requested "
+                + (promptLen + (long) asked) + " tokens (" + promptLen + " in the messages, " + asked + " in the completion). "
+                + "Reduce max_tokens to at most " + (ctx - promptLen) + ".");
     }
 
-    private GenerateRequest request(Prepared p, Tensor embeddings, int maxTokens) {
-        GenerateRequest.Builder b = GenerateRequest.newBuilder().setRequestId(p.id());
-        for (int id : p.prompt().ids()) b.addPromptTokenIds(id);
-        if (embeddings != null) b.setImageEmbeddings(embeddings);
-        var s = p.call().sampling();
-        var sb = io.vqwen.proto.v1.SamplingParams.newBuilder().setTemperature(s.temperature()).setTopP(s.topP())
-                .setTopK(s.topK()).setMinP(s.minP()).setRepetitionPenalty(s.repetitionPenalty());
-        if (s.seed() != null) sb.setSeed(s.seed());
-        return b.setSampling(sb).addAllStop(p.call().stop()).setMaxTokens(maxTokens).setLogprobs(p.call().logprobs())
-                .setTopLogprobs(p.call().topLogprobs()).setIgnoreEos(p.call().ignoreEos()).build();
-    }
+    // ------------------------------------------------------------------ uploads
 
-    // ------------------------------------------------------------------ images
-
-    private record Resolved(Embedding embedding, boolean hit) {
-    }
-
-    /** All images' embeddings in prompt order, concatenated to (images * tokensPerImage, hidden); null without images. */
-    private Uni<Tensor> embeddings(Prepared p, RequestState st) {
-        if (p.images().isEmpty()) return Uni.createFrom().nullItem();
-        long t0 = System.nanoTime();
-        List<Uni<Resolved>> all = new ArrayList<>();
-        for (ImageInput img : p.images()) all.add(resolve(img));
-        return Uni.join().all(all).andFailFast().map(list -> {
-            st.encodeMs = (System.nanoTime() - t0) / 1e6;
-            boolean allHit = true;
-            for (Resolved r : list) {
-                metrics.cache(r.hit);
-                allHit &= r.hit;
-            }
-            st.cacheStatus = allHit ? "hit" : "miss";
-            return concat(list);
-        });
-    }
-
-    private Uni<Resolved> resolve(ImageInput img) {
-        return Uni.createFrom().deferred(() -> {
-            // From the lookup to the embeddings: on a miss the encode it starts (vision, projector) is its child.
-            Span span = tracer.spanBuilder("embedding.cache").startSpan();
-            EmbeddingCache.Lookup l;
-            try (Scope ignored = span.makeCurrent()) {
-                l = switch (img) {
-                    case ImageInput.Inline i -> cache.getOrStart(i.sha256(), () -> encode(i.bytes()));
-                    case ImageInput.Uploaded u -> {
-                        CompletableFuture<Embedding> f = cache.get(u.sha256());
-                        if (f == null) throw unknownUpload(u);
-                        yield new EmbeddingCache.Lookup(f, true);
-                    }
-                    case ImageInput.Remote r -> throw new IllegalStateException("remote image not fetched: " + r.param());
-                };
-            } catch (RuntimeException e) {
-                span.setStatus(StatusCode.ERROR, String.valueOf(e.getMessage())).end();
-                throw e;
-            }
-            span.setAttribute("vqwen.cache_hit", l.hit());
-            // copy(): a request that is cancelled must not cancel an encode other requests share.
-            return Uni.createFrom().completionStage(l.future().copy()).map(e -> new Resolved(e, l.hit()))
-                    .onTermination().invoke((e, f, cancelled) -> {
-                        if (f != null) span.setStatus(StatusCode.ERROR, String.valueOf(f.getMessage()));
-                        span.end();
-                    });
-        }).onFailure().transform(e -> imageError(img, e));
-    }
-
-    private ApiException unknownUpload(ImageInput.Uploaded u) {
-        Throwable failed = cache.failure(u.sha256());
-        if (failed != null && unwrap(failed) instanceof PeerException pe
-                && Status.fromThrowable(pe.getCause()).getCode() == Status.Code.INVALID_ARGUMENT) {
-            // The bytes themselves are bad: uploading them again would not help.
-            return ApiException.invalid(u.param(), u.param() + ": the image uploaded as sha256:" + u.sha256()
-                    + " could not be encoded: " + describe(failed));
-        }
-        return ApiException.unknownImage(u.param(), u.param() + ": image sha256:" + u.sha256() + " is not in the embedding cache ("
-                + (failed != null ? "the encode its upload started failed: " + describe(failed) : "never uploaded here, or evicted")
-                + "). Upload it again with POST /v1/images, or send it inline as a data: URL.");
-    }
-
-    /** Starts vision -> projector for one image; the future is independent of any one request. */
-    public CompletableFuture<Embedding> encode(byte[] image) {
-        long t0 = System.nanoTime();
-        int tokens = model.config().imageTokensPerImage();
-        int hidden = model.config().textConfig().hiddenSize();
-        EncodeRequest req = EncodeRequest.newBuilder().setImage(ByteString.copyFrom(image))
-                .setMimeType(String.valueOf(Images.sniff(image))).setDtype(DType.F32).build();
-        Executor inCaller = Context.current().wrap(DIRECT);
-        return mesh.encode(req).runSubscriptionOn(inCaller)
-                .chain(er -> mesh.project(ProjectRequest.newBuilder().setFeatures(er.getFeatures()).setDtype(embeddingDtype).build())
-                        .runSubscriptionOn(inCaller))
-                .map(pr -> {
-                    Tensor t = pr.getEmbeddings();
-                    long bytesPer = t.getDtype() == DType.BF16 ? 2 : 4;
-                    if (t.getShapeCount() != 2 || t.getShape(0) != tokens || t.getShape(1) != hidden
-                            || t.getData().size() != tokens * hidden * bytesPer) {
-                        throw ApiException.internal("projector-service returned embeddings of shape " + t.getShapeList() + " ("
-                                + t.getData().size() + " bytes), expected [" + tokens + ", " + hidden + "]", null);
-                    }
-                    double ms = (System.nanoTime() - t0) / 1e6;
-                    metrics.encoded(ms);
-                    return new Embedding(t, tokens, ms);
-                })
-                .subscribeAsCompletionStage();
-    }
-
-    /** {@code POST /v1/images}: checks the bytes and starts their encode in the background. */
-    public EmbeddingCache.Lookup upload(byte[] image) {
+    /** {@code POST /v1/images}: checks the bytes and starts their embedding on the projector (no pin: nothing holds it yet). */
+    public Uploads.Upload upload(byte[] image) {
         Images.check("image", image, cfg.maxImageBytes());
         String sha = Images.sha256Hex(image);
-        return cache.getOrStart(sha, () -> encode(image));
+        CompletableFuture<ImageHandle> f = orchestrator.embedder().embed(image);
+        f.thenAccept(h -> orchestrator.embedder().release(List.of(h.sha256())));
+        return uploads.started(sha, f);
     }
 
-    private static Tensor concat(List<Resolved> list) {
-        if (list.size() == 1) return list.getFirst().embedding.tensor();
-        ByteString data = ByteString.EMPTY;
-        long rows = 0;
-        Tensor first = list.getFirst().embedding.tensor();
-        for (Resolved r : list) {
-            data = data.concat(r.embedding.tensor().getData());
-            rows += r.embedding.tensor().getShape(0);
-        }
-        return Tensor.newBuilder().setData(data).addShape(rows).addShape(first.getShape(1)).setDtype(first.getDtype()).build();
+    /** {@code GET /v1/images/{id}}: "encoding", "ready" or "failed", or null when the projector does not hold it. */
+    public CompletableFuture<Uploads.Status> imageStatus(String sha) {
+        Uploads.Status known = uploads.status(sha);
+        if (known != null && !known.state().equals("ready")) return CompletableFuture.completedFuture(known);
+        // Ready here may have been evicted there: ask the projector (a lookup pins, so give the pin back).
+        return orchestrator.embedder().lookup(sha).handle((h, err) -> {
+            if (err == null) {
+                orchestrator.embedder().release(List.of(sha));
+                return new Uploads.Status("ready", null);
+            }
+            return unwrap(err) instanceof ImageNotFoundException ? null : new Uploads.Status("failed", describe(err));
+        });
     }
 
     private ImageInput.Inline fetch(ImageInput.Remote r) {
@@ -340,7 +258,7 @@ public class ChatPipeline {
 
     // ------------------------------------------------------------------ per-request state and errors
 
-    /** Timing and accounting of one request, fed by the decoder's chunks. */
+    /** Timing and accounting of one request, fed by the orchestrator's events. */
     private final class RequestState {
         final Prepared p;
         volatile double encodeMs;
@@ -352,34 +270,55 @@ public class ChatPipeline {
             this.p = p;
         }
 
-        List<ChatEvent> events(GenerateChunk c) {
-            List<ChatEvent> out = new ArrayList<>(2);
-            if (c.getTokenIdsCount() > 0 || !c.getText().isEmpty()) {
-                if (firstTokenNanos == 0 && c.getTokenIdsCount() > 0) {
-                    firstTokenNanos = System.nanoTime();
-                    metrics.ttft(firstTokenNanos - p.arrivalNanos());
+        /** Events -> ChatEvents; each callback only converts and emits (they run on gRPC threads). */
+        Orchestrator.Listener listener(MultiEmitter<? super ChatEvent> em) {
+            return new Orchestrator.Listener() {
+                @Override
+                public void onImages(List<ImageHandle> handles, double embedMs) {
+                    encodeMs = embedMs;
+                    boolean allHit = true;
+                    for (ImageHandle h : handles) {
+                        metrics.cache(h.cached());
+                        if (!h.cached()) metrics.encoded(h.encodeMs());
+                        allHit &= h.cached();
+                    }
+                    cacheStatus = handles.isEmpty() ? null : allHit ? "hit" : "miss";
                 }
-                int[] ids = new int[c.getTokenIdsCount()];
-                for (int i = 0; i < ids.length; i++) ids[i] = c.getTokenIds(i);
-                out.add(new ChatEvent.Delta(ids, c.getText(), logprobs(c)));
-            }
-            if (!c.getFinishReason().isEmpty()) {
-                if (!c.getFinishReason().equals("stop") && !c.getFinishReason().equals("length")) {
-                    throw ApiException.unavailable("decoder-service ended the request with '" + c.getFinishReason()
-                            + "' before it finished (is it shutting down?); retry.", null);
+
+                @Override
+                public void onDelta(TokenDelta d) {
+                    if (firstTokenNanos == 0 && d.tokenIds().length > 0) {
+                        firstTokenNanos = System.nanoTime();
+                        metrics.ttft(firstTokenNanos - p.arrivalNanos());
+                    }
+                    em.emit(new ChatEvent.Delta(d.tokenIds(), d.text(), d.logprobs()));
                 }
-                var t = c.getTimings();
-                double ttftMs = firstTokenNanos == 0 ? (System.nanoTime() - p.arrivalNanos()) / 1e6
-                        : (firstTokenNanos - p.arrivalNanos()) / 1e6;
-                ChatEvent.Finish f = new ChatEvent.Finish(c.getFinishReason(), c.getUsage().getPromptTokens(),
-                        c.getUsage().getCompletionTokens(), new ChatTimings(encodeMs, t.getQueueMs(), t.getPrefillMs(),
-                        t.getDecodeMs(), ttftMs, t.getTokensPerS(), cacheStatus));
-                metrics.finished(f);
-                metrics.e2e(System.nanoTime() - p.arrivalNanos());
-                finished = true;
-                out.add(f);
-            }
-            return out;
+
+                @Override
+                public void onFinish(Completion c) {
+                    if (!c.finishReason().equals("stop") && !c.finishReason().equals("length")) {
+                        em.fail(ApiException.unavailable("decoder-service ended the request with '" + c.finishReason()
+                                + "' before it finished (is it shutting down?); retry.", null));
+                        return;
+                    }
+                    var t = c.timings();
+                    double ttftMs = firstTokenNanos == 0 ? (System.nanoTime() - p.arrivalNanos()) / 1e6
+                            : (firstTokenNanos - p.arrivalNanos()) / 1e6;
+                    ChatEvent.Finish f = new ChatEvent.Finish(c.finishReason(), c.promptTokens(), c.completionTokens(),
+                            new ChatTimings(encodeMs, t.queueMs(), t.prefillMs(), t.decodeMs(), ttftMs, t.tokensPerS(), cacheStatus));
+                    metrics.finished(f);
+                    metrics.e2e(System.nanoTime() - p.arrivalNanos());
+                    finished = true;
+                    em.emit(f);
+                    em.complete();
+                }
+
+                @Override
+                public void onError(Throwable error) {
+                    finished = true;
+                    em.fail(error);
+                }
+            };
         }
 
         void end(Throwable failure, boolean cancelled) {
@@ -390,31 +329,47 @@ public class ChatPipeline {
         }
     }
 
-    private static List<TokenLogprob> logprobs(GenerateChunk c) {
-        if (c.getLogprobsCount() == 0) return List.of();
-        List<TokenLogprob> out = new ArrayList<>(c.getLogprobsCount());
-        for (var lp : c.getLogprobsList()) {
-            List<TopLogprob> top = new ArrayList<>(lp.getTopCount());
-            for (var t : lp.getTopList()) top.add(new TopLogprob(t.getTokenId(), t.getToken(), t.getLogprob()));
-            out.add(new TokenLogprob(lp.getTokenId(), lp.getToken(), lp.getLogprob(), top));
-        }
-        return out;
-    }
-
+    /** An image's failure -> the client's error, naming the image's JSON path. */
     private ApiException imageError(ImageInput img, Throwable e) {
         Throwable c = unwrap(e);
         if (c instanceof ApiException a) return a;
+        if (c instanceof ImageNotFoundException && img instanceof ImageInput.Uploaded u) return unknownUpload(u, null);
         if (c instanceof PeerException pe && Status.fromThrowable(pe.getCause()).getCode() == Status.Code.INVALID_ARGUMENT) {
-            // The vision service decodes the image: a corrupt file is the client's error, about this image.
-            return ApiException.invalid(img.param(), img.param() + ": " + Status.fromThrowable(pe.getCause()).getDescription());
+            String desc = Status.fromThrowable(pe.getCause()).getDescription();
+            if (img instanceof ImageInput.Uploaded u) return unknownUpload(u, desc);
+            // Vision decodes the image: a corrupt file is the client's error, about this image.
+            return ApiException.invalid(img.param(), img.param() + ": " + desc);
         }
         return toApi(c, null);
+    }
+
+    /** A {@code sha256:} reference the projector does not hold; {@code invalid} is why its encode failed, if it did. */
+    private ApiException unknownUpload(ImageInput.Uploaded u, String invalid) {
+        if (invalid != null) {
+            // The bytes themselves are bad: uploading them again would not help.
+            return ApiException.invalid(u.param(), u.param() + ": the image uploaded as sha256:" + u.sha256()
+                    + " could not be encoded: " + invalid.replaceFirst("^image sha256:[0-9a-f]{64} could not be encoded: ", ""));
+        }
+        Uploads.Status known = uploads.status(u.sha256());
+        return ApiException.unknownImage(u.param(), u.param() + ": image sha256:" + u.sha256() + " is not in the embedding cache ("
+                + (known != null && known.error() != null ? "the encode its upload started failed: " + known.error() : "never uploaded here, or evicted")
+                + "). Upload it again with POST /v1/images, or send it inline as a data: URL.");
     }
 
     /** A gRPC status of a peer -> the client's error. */
     ApiException toApi(Throwable e, Prepared p) {
         Throwable c = unwrap(e);
         if (c instanceof ApiException a) return a;
+        if (c instanceof Orchestrator.ImageFailedException f && p != null) return imageError(p.images().get(f.index), f.getCause());
+        if (c instanceof ImageNotFoundException nf && p != null) {
+            // The decoder missed a bare reference (evicted after its lookup): inline images are re-embedded, refs cannot be.
+            for (ImageInput img : p.images()) {
+                if (img instanceof ImageInput.Uploaded u && u.sha256().equals(nf.sha256())) return unknownUpload(u, null);
+            }
+        }
+        if (c instanceof IllegalStateException && String.valueOf(c.getMessage()).startsWith("decoder-service ended the stream")) {
+            return ApiException.internal(c.getMessage(), null);
+        }
         if (c instanceof PeerException pe) {
             Status s = Status.fromThrowable(pe.getCause());
             String desc = s.getDescription() == null ? s.getCode().name() : s.getDescription();

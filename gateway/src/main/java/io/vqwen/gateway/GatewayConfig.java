@@ -16,14 +16,17 @@ public interface GatewayConfig {
     @WithDefault("10485760")
     long maxImageBytes();
 
-    /** Images whose embeddings the LRU keeps (one 576 x 2560 f32 image of the real model is 5.9 MB). */
+    /**
+     * Uploads ({@code POST /v1/images}) whose state the gateway remembers (encoding, or why it failed). The embeddings
+     * themselves live on the projector ({@code vqwen.projector.embedding-cache-entries}).
+     */
     @WithDefault("64")
     int embeddingCacheEntries();
 
     /** Hosts http(s) image URLs may point at; empty refuses every http(s) image URL. */
     Optional<List<String>> allowedImageHosts();
 
-    /** Deadline of every unary gRPC call (Info, Encode, Project) and of fetching an allowed image URL. */
+    /** Deadline of every unary gRPC call (Info, Embed) and of fetching an allowed image URL. */
     @WithDefault("30")
     int grpcDeadlineSeconds();
 
@@ -38,7 +41,10 @@ public interface GatewayConfig {
     /** Model id in /v1/models and responses; defaults to the model directory's name (or the Hub id). */
     Optional<String> servedModelName();
 
-    /** Dtype the embeddings travel in between the services: f32 (exact) or bf16 (half the bytes). */
+    /**
+     * Ignored since embeddings stopped passing through the gateway (issue 12): they go projector -> decoder in the
+     * projector's activation dtype. Kept so existing configurations still start.
+     */
     @WithDefault("f32")
     String embeddingDtype();
 

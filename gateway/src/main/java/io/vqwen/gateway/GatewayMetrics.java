@@ -1,8 +1,10 @@
 package io.vqwen.gateway;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.vqwen.service.WireBytes;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -88,6 +90,11 @@ public class GatewayMetrics {
 
     public void encoded(double ms) {
         encode.record((long) (ms * 1e6), TimeUnit.NANOSECONDS);
+    }
+
+    /** Image bytes sent to the projector; the gateway has no embeddings hop to measure (it never carries one). */
+    public DistributionSummary imageBytes() {
+        return WireBytes.hop(registry, WireBytes.GATEWAY_PROJECTOR);
     }
 
     public void cache(boolean hit) {

@@ -25,6 +25,9 @@ import jakarta.inject.Inject;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * The OpenAI-compatible HTTP API on Vert.x routes:
@@ -43,6 +46,8 @@ import java.util.List;
 @ApplicationScoped
 public class HttpApi {
     private static final String CHAT = "/v1/chat/completions";
+    /** How long an upload waits for the projector's answer before it says "encoding" (a cached image answers at once). */
+    private static final long UPLOAD_WAIT_MS = 100;
 
     private final ChatPipeline pipeline;
     private final ModelFiles model;
@@ -270,9 +275,16 @@ public class HttpApi {
         String type = ctx.request().getHeader(HttpHeaders.CONTENT_TYPE);
         ctx.vertx().executeBlocking(() -> {
             byte[] image = type != null && type.toLowerCase().startsWith("application/json") ? imageFromJson(raw) : raw;
-            EmbeddingCache.Lookup l = pipeline.upload(image);
-            String sha = Images.sha256Hex(image);
-            ObjectNode o = imageObject(sha, l.future().isDone() && !l.future().isCompletedExceptionally() ? "ready" : "encoding");
+            Uploads.Upload u = pipeline.upload(image);
+            // A cached image answers within a round trip; a new one is "encoding" until GET /v1/images/{id} says ready.
+            boolean ready = u.knownReady();
+            try {
+                if (!ready) u.future().get(UPLOAD_WAIT_MS, TimeUnit.MILLISECONDS);
+                ready = true;
+            } catch (TimeoutException | ExecutionException e) {
+                ready = false;
+            }
+            ObjectNode o = imageObject(u.sha256(), ready ? "ready" : "encoding");
             o.put("bytes", image.length);
             return OpenAiFormat.write(o);
         }, false).onSuccess(json -> ctx.response().putHeader(HttpHeaders.CONTENT_TYPE, "application/json").end(json))
@@ -294,20 +306,19 @@ public class HttpApi {
     private void imageStatus(RoutingContext ctx) {
         String id = ctx.pathParam("id");
         String sha = id.startsWith("sha256:") ? id.substring(7) : id;
-        EmbeddingCache cache = pipeline.cache();
-        var f = cache.get(sha);
-        ObjectNode o;
-        if (f != null) {
-            o = imageObject(sha, cache.isReady(sha) ? "ready" : "encoding");
-        } else if (cache.failure(sha) != null) {
-            o = imageObject(sha, "failed");
-            o.put("error", String.valueOf(cache.failure(sha).getMessage()));
-        } else {
-            sendError(ctx, ApiException.notFound("id", "image_not_found", "Image " + id + " is not in the embedding cache "
-                    + "(never uploaded here, or evicted); upload it again with POST /v1/images."));
-            return;
-        }
-        ctx.response().putHeader(HttpHeaders.CONTENT_TYPE, "application/json").end(OpenAiFormat.write(o));
+        Context loop = ctx.vertx().getOrCreateContext(); // the answer comes on a gRPC thread; reply on the request's loop
+        pipeline.imageStatus(sha).whenComplete((st, err) -> loop.runOnContext(v -> {
+            if (err != null) {
+                sendError(ctx, asApi(err));
+            } else if (st == null) {
+                sendError(ctx, ApiException.notFound("id", "image_not_found", "Image " + id + " is not in the embedding cache "
+                        + "(never uploaded here, or evicted); upload it again with POST /v1/images."));
+            } else {
+                ObjectNode o = imageObject(sha, st.state());
+                if (st.error() != null) o.put("error", st.error());
+                ctx.response().putHeader(HttpHeaders.CONTENT_TYPE, "application/json").end(OpenAiFormat.write(o));
+            }
+        }));
     }
 
     private static ObjectNode imageObject(String sha, String status) {

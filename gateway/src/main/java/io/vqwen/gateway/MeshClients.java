@@ -3,29 +3,23 @@ package io.vqwen.gateway;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.quarkus.grpc.GrpcClient;
-import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
-import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.ClientResponseObserver;
-import io.vqwen.proto.v1.DecoderServiceGrpc;
-import io.vqwen.proto.v1.EncodeRequest;
-import io.vqwen.proto.v1.EncodeResponse;
-import io.vqwen.proto.v1.GenerateChunk;
-import io.vqwen.proto.v1.GenerateRequest;
 import io.vqwen.proto.v1.InfoRequest;
 import io.vqwen.proto.v1.InfoResponse;
 import io.vqwen.proto.v1.MutinyDecoderServiceGrpc.MutinyDecoderServiceStub;
 import io.vqwen.proto.v1.MutinyProjectorServiceGrpc.MutinyProjectorServiceStub;
 import io.vqwen.proto.v1.MutinyVisionServiceGrpc.MutinyVisionServiceStub;
-import io.vqwen.proto.v1.ProjectRequest;
-import io.vqwen.proto.v1.ProjectResponse;
+import io.vqwen.service.ProjectorPool;
+import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
- * The gateway's three peers over gRPC ({@code quarkus.grpc.clients.vision|projector|decoder}). Every call carries
- * a deadline, and a failure is tagged with the peer it came from so the client's error can name it.
+ * The gateway's three peers over gRPC ({@code quarkus.grpc.clients.vision|projector|decoder}). The gateway calls
+ * vision only for Info: image bytes go to the projector (Embed), handles to the decoder (Generate). Every call
+ * carries a deadline, and a failure is tagged with the peer it came from so the client's error can name it.
  */
 @ApplicationScoped
 public class MeshClients {
@@ -65,53 +59,35 @@ public class MeshClients {
     @Inject
     GatewayConfig cfg;
 
-    public Uni<EncodeResponse> encode(EncodeRequest r) {
-        return vision.withDeadlineAfter(cfg.grpcDeadlineSeconds(), TimeUnit.SECONDS).encode(r)
-                .onFailure().transform(e -> new PeerException(Peer.VISION, e));
-    }
+    /** Projector replicas as host:port,host:port; blank: the one projector client. */
+    @ConfigProperty(name = "vqwen.projector-endpoints")
+    java.util.Optional<String> projectorEndpoints;
 
-    public Uni<ProjectResponse> project(ProjectRequest r) {
-        return projector.withDeadlineAfter(cfg.grpcDeadlineSeconds(), TimeUnit.SECONDS).project(r)
-                .onFailure().transform(e -> new PeerException(Peer.PROJECTOR, e));
-    }
+    private volatile ProjectorPool pool;
 
     /**
-     * The token stream; cancelling the subscription cancels the call, and the decoder frees the sequence. Built on
-     * the grpc-java stub because the Mutiny stub's server-streaming Multi does not cancel the call when its
-     * subscriber goes away (quarkus-grpc-stubs ClientCalls.oneToMany), which would leave a disconnected client's
-     * sequence decoding to the end.
+     * The projector replicas, for Embed (image bytes go to the one that owns their hash): vqwen.projector-endpoints
+     * when set, else the one at quarkus.grpc.clients.projector.
      */
-    public Multi<GenerateChunk> generate(GenerateRequest r) {
-        return Multi.createFrom().<GenerateChunk>emitter(em -> DecoderServiceGrpc.newStub(decoderChannel)
-                        .withDeadlineAfter(cfg.generateDeadlineSeconds(), TimeUnit.SECONDS)
-                        .generate(r, new ClientResponseObserver<GenerateRequest, GenerateChunk>() {
-                            private volatile boolean closed;
+    public ProjectorPool projectors() {
+        ProjectorPool p = pool;
+        if (p == null) {
+            synchronized (this) {
+                if (pool == null) pool = ProjectorPool.of(projectorEndpoints.orElse(""), new ProjectorPool.Endpoint("projector", projectorChannel), 64 << 20);
+                p = pool;
+            }
+        }
+        return p;
+    }
 
-                            @Override
-                            public void beforeStart(ClientCallStreamObserver<GenerateRequest> call) {
-                                em.onTermination(() -> {
-                                    if (!closed) call.cancel("the client went away", null);
-                                });
-                            }
+    /** The decoder's channel: Generate runs on the grpc-java stub over it (see RemoteGenerator for why). */
+    public Channel decoderChannel() {
+        return decoderChannel;
+    }
 
-                            @Override
-                            public void onNext(GenerateChunk chunk) {
-                                em.emit(chunk);
-                            }
-
-                            @Override
-                            public void onError(Throwable t) {
-                                closed = true;
-                                em.fail(t);
-                            }
-
-                            @Override
-                            public void onCompleted() {
-                                closed = true;
-                                em.complete();
-                            }
-                        }))
-                .onFailure().transform(e -> new PeerException(Peer.DECODER, e));
+    @PreDestroy
+    void close() {
+        if (pool != null) pool.close();
     }
 
     public Uni<InfoResponse> info(Peer peer) {

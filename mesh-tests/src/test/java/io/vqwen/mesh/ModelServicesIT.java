@@ -16,8 +16,11 @@ import io.grpc.stub.ClientResponseObserver;
 import io.vqwen.cli.mesh.MeshService;
 import io.vqwen.proto.v1.DType;
 import io.vqwen.proto.v1.DecoderServiceGrpc;
+import io.vqwen.proto.v1.EmbedRequest;
+import io.vqwen.proto.v1.EmbedResponse;
 import io.vqwen.proto.v1.EncodeRequest;
 import io.vqwen.proto.v1.EncodeResponse;
+import io.vqwen.proto.v1.FetchRequest;
 import io.vqwen.proto.v1.GenerateChunk;
 import io.vqwen.proto.v1.GenerateRequest;
 import io.vqwen.proto.v1.InfoRequest;
@@ -124,6 +127,13 @@ class ModelServicesIT {
         assertEquals(24, last.getUsage().getCompletionTokens());
         assertTrue(last.getTimings().getTtftMs() > 0);
 
+        double worst = worstTopLogprobDifference(chunks);
+        assertTrue(worst <= 1e-4, "worst top-20 logprob difference " + worst);
+        System.out.printf("decoder over gRPC: 24 greedy ids exact, worst top-20 logprob difference %.2e%n", worst);
+    }
+
+    /** The largest |logprob - reference| over the 24 steps' top-20 alternatives; ids must be in the reference top-32. */
+    private static double worstTopLogprobDifference(List<GenerateChunk> chunks) {
         float[] topValues = Golden.floats("step_topk_values");
         int[] topIds = Golden.ints("step_topk_ids");
         float[] lse = Golden.floats("step_logsumexp");
@@ -140,8 +150,49 @@ class ModelServicesIT {
                 worst = Math.max(worst, Math.abs(t.getLogprob() - (topValues[s * 32 + j] - lse[s])));
             }
         }
+        return worst;
+    }
+
+    /**
+     * The mesh's own path: image bytes to the projector once (Embed calls vision itself and keeps the embeddings),
+     * then only the handle to the decoder, which fetches the embeddings: the golden ids and log-probabilities.
+     */
+    @Test
+    void anImageByHandleGoesProjectorToDecoderAndGivesTheReferenceAnswer() throws Exception {
+        byte[] png = Golden.file("image.png");
+        String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(png));
+        double fetchedBefore = orZero(mesh.metric(MeshService.DECODER, "vqwen_wire_image_bytes_sum{hop=\"projector_decoder\"}"));
+        EmbedResponse h = projector.embed(EmbedRequest.newBuilder().setImage(ByteString.copyFrom(png)).build());
+        assertEquals(sha, h.getSha256());
+        assertEquals(576, h.getRows());
+        assertEquals(32, h.getWidth());
+        GenerateRequest req = greedy(Golden.ints("input_ids"), 24).addImageSha256(sha).setLogprobs(true).setTopLogprobs(20).build();
+        List<GenerateChunk> chunks = Golden.drain(decoder.generate(req));
+        assertArrayEquals(Golden.ints("generated_ids"), Golden.tokenIds(chunks));
+        double worst = worstTopLogprobDifference(chunks);
         assertTrue(worst <= 1e-4, "worst top-20 logprob difference " + worst);
-        System.out.printf("decoder over gRPC: 24 greedy ids exact, worst top-20 logprob difference %.2e%n", worst);
+        // f32 on the CPU: 576 x 32 x 4 bytes crossed projector -> decoder once.
+        assertEquals(fetchedBefore + 576 * 32 * 4, mesh.metric(MeshService.DECODER, "vqwen_wire_image_bytes_sum{hop=\"projector_decoder\"}"));
+        assertTrue(mesh.metric(MeshService.PROJECTOR, "vqwen_wire_image_bytes_count{hop=\"vision_projector\"}") >= 1);
+
+        assertTrue(projector.embed(EmbedRequest.newBuilder().setImage(ByteString.copyFrom(png)).build()).getCached(), "same bytes: cached");
+        EmbedResponse ref = projector.embed(EmbedRequest.newBuilder().setSha256(sha).build());
+        assertTrue(ref.getCached());
+        // Two pins taken above; give them back as a cancelled request would.
+        projector.fetch(FetchRequest.newBuilder().addSha256(sha).addSha256(sha).setReleaseOnly(true).build());
+
+        String unknown = "0".repeat(64);
+        StatusRuntimeException lookup = assertThrows(StatusRuntimeException.class,
+                () -> projector.embed(EmbedRequest.newBuilder().setSha256(unknown).build()));
+        assertEquals(Status.Code.NOT_FOUND, lookup.getStatus().getCode());
+        StatusRuntimeException gen = assertThrows(StatusRuntimeException.class,
+                () -> Golden.drain(decoder.generate(greedy(Golden.ints("input_ids"), 4).addImageSha256(unknown).build())));
+        assertEquals(Status.Code.NOT_FOUND, gen.getStatus().getCode());
+        assertTrue(gen.getStatus().getDescription().startsWith("image sha256:" + unknown), gen.getStatus().getDescription());
+    }
+
+    private static double orZero(double v) {
+        return Double.isNaN(v) ? 0 : v;
     }
 
     /** image.png and image2.png through vision -> projector -> decoder, as the gateway chains them. */

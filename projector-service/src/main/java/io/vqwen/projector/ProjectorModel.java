@@ -1,18 +1,19 @@
 package io.vqwen.projector;
 
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.Tracer;
 import io.grpc.Status;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import io.opentelemetry.api.trace.Span;
-import io.opentelemetry.api.trace.Tracer;
-import io.opentelemetry.context.Context;
-import io.opentelemetry.context.Scope;
 import io.quarkus.grpc.GrpcClient;
 import io.vqwen.engine.ImageProjector;
 import io.vqwen.engine.backend.Backend;
 import io.vqwen.engine.model.Checkpoint;
 import io.vqwen.engine.model.WeightSource;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
+import io.vqwen.proto.v1.DType;
 import io.vqwen.proto.v1.InfoRequest;
 import io.vqwen.proto.v1.InfoResponse;
 import io.vqwen.proto.v1.ProjectRequest;
@@ -30,9 +31,7 @@ import java.io.IOException;
 import java.util.EnumSet;
 import java.util.Optional;
 import java.util.SplittableRandom;
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
@@ -46,30 +45,32 @@ public class ProjectorModel implements ServedModel {
     @ConfigProperty(name = "vqwen.projector.max-waiting", defaultValue = "256")
     int maxWaiting;
 
+    /** Feature sets projected together at most (what is queued when the worker is free). */
+    @ConfigProperty(name = "vqwen.projector.max-batch", defaultValue = "32")
+    int maxBatch;
+
     @Inject
     EngineSettings settings;
 
     @Inject
     MeterRegistry registry;
 
-    @GrpcClient("vision")
-    VisionServiceGrpc.VisionServiceBlockingStub vision;
-
     @Inject
     Tracer tracer;
+
+    @GrpcClient("vision")
+    VisionServiceGrpc.VisionServiceBlockingStub vision;
 
     private volatile ImageProjector projector;
     private WeightSource weights;
     private Backend backend;
     private volatile InfoResponse info;
-    private ThreadPoolExecutor executor;
+    private volatile ProjectorBatcher batcher;
     private Timer projectTime;
     private Counter ok, invalid;
 
     @PostConstruct
     void init() {
-        executor = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(maxWaiting),
-                Thread.ofPlatform().name("vqwen-projector").daemon().factory());
         projectTime = Histograms.timer(registry, "vqwen_projector_seconds", "Per request: the projector forward", Histograms.STAGE);
         ok = Counter.builder("vqwen_projector_requests_total").tag("outcome", "ok").description("Projections, by outcome").register(registry);
         invalid = Counter.builder("vqwen_projector_requests_total").tag("outcome", "invalid").register(registry);
@@ -96,6 +97,7 @@ public class ProjectorModel implements ServedModel {
                 .setTokensPerImage(weights.config().imageTokensPerImage())
                 .build();
         projector = p;
+        batcher = new ProjectorBatcher(p, maxBatch, maxWaiting);
         return "projector of " + settings.model() + " on " + backend.name() + ": " + p.inWidth() + " -> " + p.outWidth();
     }
 
@@ -127,48 +129,53 @@ public class ProjectorModel implements ServedModel {
         return i;
     }
 
-    /**
-     * Checks the features, projects them and encodes the embeddings in the requested dtype, all on the worker
-     * (off the event loop). RejectedExecutionException when the queue is full; IllegalArgumentException for bad
-     * features.
-     */
-    public CompletableFuture<ProjectResponse> project(ProjectRequest request) {
-        // The Project call's server span; the worker thread runs the forward under it.
-        Context trace = Context.current();
-        return CompletableFuture.supplyAsync(() -> {
-            Span span = tracer.spanBuilder("projector.forward").setParent(trace).startSpan();
-            try (Scope ignored = span.makeCurrent()) {
-                return forward(request);
-            } finally {
-                span.end();
-            }
-        }, executor);
+    /** The dtype embeddings are kept and sent in: the backend's activation dtype (bf16 on CUDA, f32 on the CPU). */
+    public ImageEmbeddings.Dtype activationDtype() {
+        return "bf16".equals(info().getDtype()) ? ImageEmbeddings.Dtype.BF16 : ImageEmbeddings.Dtype.F32;
     }
 
-    private ProjectResponse forward(ProjectRequest request) {
-        long t0 = System.nanoTime();
-        float[] features;
+    /**
+     * Checks the features, projects them (batched with whatever else is queued) and encodes the embeddings in the
+     * requested dtype. RejectedExecutionException when the queue is full; IllegalArgumentException for bad features.
+     */
+    public CompletableFuture<ProjectResponse> project(ProjectRequest request) {
+        ImageEmbeddings features;
         try {
             if (!request.hasFeatures()) throw new IllegalArgumentException("features: missing");
-            features = TensorCodec.decode(request.getFeatures(), "features", projector.inWidth());
+            features = TensorCodec.decodeEmbeddings(request.getFeatures(), "features", projector.inWidth());
         } catch (IllegalArgumentException e) {
             invalid.increment();
-            throw e;
+            return CompletableFuture.failedFuture(e);
         }
-        int rows = TensorCodec.rows(request.getFeatures());
-        float[] y = projector.project(features, rows);
-        ProjectResponse response = ProjectResponse.newBuilder()
-                .setEmbeddings(TensorCodec.encode(y, rows, projector.outWidth(), request.getDtype()))
-                .setProjectMs((System.nanoTime() - t0) / 1e6)
-                .build();
-        projectTime.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
-        ok.increment();
-        return response;
+        ImageEmbeddings.Dtype want = request.getDtype() == DType.BF16 ? ImageEmbeddings.Dtype.BF16 : ImageEmbeddings.Dtype.F32;
+        return project(features).thenApply(p -> ProjectResponse.newBuilder()
+                .setEmbeddings(TensorCodec.encode(p.embeddings().as(want)))
+                .setProjectMs(p.projectMs())
+                .build());
+    }
+
+    /** Features in any dtype -> embeddings in the activation dtype, batched. */
+    CompletableFuture<ProjectorBatcher.Projected> project(ImageEmbeddings features) {
+        ProjectorBatcher b = batcher;
+        if (b == null) return CompletableFuture.failedFuture(Status.UNAVAILABLE.withDescription("the model is still loading").asRuntimeException());
+        long t0 = System.nanoTime();
+        // From the submit to the batch's result: this image's wait for the batcher and its share of the forward.
+        Span span = tracer.spanBuilder("projector.forward").setAttribute("vqwen.rows", features.rows()).startSpan();
+        return b.submit(features).whenComplete((p, err) -> {
+            if (err != null) span.setStatus(StatusCode.ERROR, String.valueOf(err.getMessage()));
+            span.end();
+            if (err != null) {
+                if (err instanceof IllegalArgumentException || err.getCause() instanceof IllegalArgumentException) invalid.increment();
+                return;
+            }
+            projectTime.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+            ok.increment();
+        });
     }
 
     @Override
     public void close() {
-        executor.shutdownNow();
+        if (batcher != null) batcher.close();
         if (weights != null) weights.close();
         if (backend != null) backend.close();
     }

@@ -4,6 +4,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.vqwen.engine.generate.QueueFullException;
 import io.vqwen.engine.image.ImageException;
+import io.vqwen.engine.pipeline.ImageNotFoundException;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
 import org.jboss.logging.Logger;
@@ -18,6 +19,8 @@ public final class GrpcErrors {
     public static StatusRuntimeException toStatus(Throwable t) {
         while (t instanceof CompletionException && t.getCause() != null) t = t.getCause();
         if (t instanceof StatusRuntimeException s) return s;
+        // The message starts "image sha256:<hex>": callers that still have the image embed it again and retry.
+        if (t instanceof ImageNotFoundException) return Status.NOT_FOUND.withDescription(t.getMessage()).asRuntimeException();
         if (t instanceof IllegalArgumentException || t instanceof ImageException) {
             return Status.INVALID_ARGUMENT.withDescription(t.getMessage()).asRuntimeException();
         }

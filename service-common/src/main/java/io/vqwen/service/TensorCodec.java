@@ -2,6 +2,8 @@ package io.vqwen.service;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
+import io.vqwen.engine.pipeline.Bf16;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import io.vqwen.proto.v1.DType;
 import io.vqwen.proto.v1.Tensor;
 import java.nio.ByteBuffer;
@@ -40,6 +42,35 @@ public final class TensorCodec {
      * width. Every rejection names the tensor and both shapes, for an INVALID_ARGUMENT the caller can act on.
      */
     public static float[] decode(Tensor t, String what, long expectedCols) {
+        long numel = check(t, what, expectedCols);
+        float[] out = new float[(int) numel];
+        ByteBuffer buf = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        if (t.getDtype() == DType.F32) {
+            FloatBuffer f = buf.asFloatBuffer();
+            f.get(out);
+        } else {
+            ShortBuffer s = buf.asShortBuffer();
+            for (int i = 0; i < out.length; i++) out[i] = fromBf16(s.get(i));
+        }
+        return out;
+    }
+
+    /** A 2-D tensor as host embeddings in its own dtype (bf16 stays bf16), checked as {@link #decode} checks. */
+    public static ImageEmbeddings decodeEmbeddings(Tensor t, String what, long expectedCols) {
+        check(t, what, expectedCols);
+        ImageEmbeddings.Dtype d = t.getDtype() == DType.F32 ? ImageEmbeddings.Dtype.F32 : ImageEmbeddings.Dtype.BF16;
+        return ImageEmbeddings.fromLittleEndian(d, t.getData().asReadOnlyByteBuffer(), (int) t.getShape(0), (int) t.getShape(1));
+    }
+
+    /** Host embeddings as a Tensor in their own dtype; the bytes are wrapped, not copied again. */
+    public static Tensor encode(ImageEmbeddings e) {
+        DType d = e.dtype() == ImageEmbeddings.Dtype.F32 ? DType.F32 : DType.BF16;
+        ByteString bytes = UnsafeByteOperations.unsafeWrap(e.littleEndian().array());
+        return Tensor.newBuilder().setData(bytes).addShape(e.rows()).addShape(e.width()).setDtype(d).build();
+    }
+
+    /** Checks a 2-D tensor's dtype, shape and byte count; returns its element count. */
+    private static long check(Tensor t, String what, long expectedCols) {
         if (t.getDtype() != DType.F32 && t.getDtype() != DType.BF16) {
             throw new IllegalArgumentException(what + ": dtype must be F32 or BF16, got " + t.getDtype());
         }
@@ -62,16 +93,7 @@ public final class TensorCodec {
             throw new IllegalArgumentException(what + ": shape " + t.getShapeList() + " in " + t.getDtype() + " needs " + want
                     + " bytes, got " + t.getData().size());
         }
-        float[] out = new float[(int) numel];
-        ByteBuffer buf = t.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        if (t.getDtype() == DType.F32) {
-            FloatBuffer f = buf.asFloatBuffer();
-            f.get(out);
-        } else {
-            ShortBuffer s = buf.asShortBuffer();
-            for (int i = 0; i < out.length; i++) out[i] = fromBf16(s.get(i));
-        }
-        return out;
+        return numel;
     }
 
     /** Rows of a tensor already checked by {@link #decode}. */
@@ -89,13 +111,10 @@ public final class TensorCodec {
 
     /** Round to nearest even, as torch's float -> bfloat16; NaN stays a (quiet) NaN. */
     static short toBf16(float f) {
-        int bits = Float.floatToRawIntBits(f);
-        if (Float.isNaN(f)) return (short) ((bits >>> 16) | 0x0040);
-        int rounding = 0x7FFF + ((bits >>> 16) & 1);
-        return (short) ((bits + rounding) >>> 16);
+        return Bf16.fromFloat(f);
     }
 
     static float fromBf16(short h) {
-        return Float.intBitsToFloat((h & 0xFFFF) << 16);
+        return Bf16.toFloat(h);
     }
 }

@@ -61,8 +61,9 @@ class WebPageIT {
         mesh = MeshHarness.builder().model(MODEL.toString())
                 .property(MeshService.GATEWAY, "vqwen.api-keys", API_KEY)
                 .property(MeshService.GATEWAY, "vqwen.gateway.max-image-bytes", Long.toString(MAX_IMAGE_BYTES))
-                // One entry: uploading another image evicts the page's, which is how the re-upload test forgets it.
-                .property(MeshService.GATEWAY, "vqwen.gateway.embedding-cache-entries", "1")
+                // One entry on the projector (where embeddings live): uploading another image evicts the page's, which is
+                // how the re-upload test forgets it.
+                .property(MeshService.PROJECTOR, "vqwen.projector.embedding-cache-entries", "1")
                 .property(MeshService.GATEWAY, "vqwen.gateway.jobs-url", worker.uri().toString())
                 .start();
         worker.start(WebPage.repoRoot(), mesh.grpcPort(MeshService.GATEWAY), kafka.bootstrapServers(), API_KEY,

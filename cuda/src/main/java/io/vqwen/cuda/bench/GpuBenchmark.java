@@ -21,6 +21,7 @@ import io.vqwen.engine.model.ClipVisionModel;
 import io.vqwen.engine.model.LlavaProjector;
 import io.vqwen.engine.model.Qwen3Model;
 import io.vqwen.engine.model.SyntheticWeights;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import io.vqwen.engine.text.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -407,7 +408,8 @@ public final class GpuBenchmark {
         }
         int[] ids = prompt();
         Tensor emb = embed(images(1));
-        float[] embeddings = gpu.download(emb);
+        // The decoder gets them as decoder-service does: bf16, uploaded as they are.
+        ImageEmbeddings embeddings = gpu.downloadEmbeddings(emb);
         gpu.free(emb);
         int bps = blocksPerSeq(ids.length);
         DecoderOptions opts = new DecoderOptions(streams, ids.length + newTokens + 16, streams * bps + 64, 16, 4096, streams * 2);

@@ -1,5 +1,6 @@
 package io.vqwen.engine.backend;
 
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import io.vqwen.engine.safetensors.TensorView;
 
 /**
@@ -23,7 +24,20 @@ public interface Backend extends AutoCloseable {
 
     Tensor upload(float[] data, int rows, int cols);
 
+    /**
+     * Host embeddings as an activation. The default widens to float32 (exact for bf16), which is what an f32
+     * backend stores; a bf16 backend overrides it to copy bf16 bytes as they are.
+     */
+    default Tensor upload(ImageEmbeddings e) {
+        return upload(e.toF32(), e.rows(), e.width());
+    }
+
     float[] download(Tensor t);
+
+    /** An activation back on the host in its storage dtype (a bf16 backend overrides this to skip float32). */
+    default ImageEmbeddings downloadEmbeddings(Tensor t) {
+        return ImageEmbeddings.f32(download(t), t.rows(), t.cols());
+    }
 
     /**
      * A seeded random weight made directly on the backend (synthetic checkpoints: full-size benchmarks without

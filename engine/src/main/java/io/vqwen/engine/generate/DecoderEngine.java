@@ -9,6 +9,7 @@ import io.vqwen.engine.backend.Tensor;
 import io.vqwen.engine.config.GenerationConfig;
 import io.vqwen.engine.model.Qwen3Model;
 import io.vqwen.engine.model.WeightSource;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import io.vqwen.engine.sched.ScheduledChunk;
 import io.vqwen.engine.sched.Scheduler;
 import io.vqwen.engine.sched.SchedulerConfig;
@@ -72,8 +73,9 @@ public final class DecoderEngine implements AutoCloseable {
             int[] rows = new int[req.promptIds().length];
             int n = 0;
             for (int i = 0; i < rows.length; i++) rows[i] = req.promptIds()[i] == imageToken ? n++ : -1;
-            int have = req.imageEmbeddings() == null ? 0 : req.imageEmbeddings().length;
-            if (n * hidden != have) {
+            ImageEmbeddings emb = req.imageEmbeddings();
+            long have = emb == null ? 0 : (long) emb.rows() * emb.width();
+            if (n * (long) hidden != have || (emb != null && emb.width() != hidden)) {
                 throw new IllegalArgumentException("the prompt has " + n + " image tokens, which need " + n + " x " + hidden
                         + " image embedding values; got " + have);
             }
@@ -165,15 +167,7 @@ public final class DecoderEngine implements AutoCloseable {
     /** {@link #submit(GenerationRequest, GenerationListener)}, recording the request's decoder spans under {@code trace}. */
     public RequestHandle submit(GenerationRequest req, GenerationListener listener, StepTrace trace) {
         if (!accepting) throw new IllegalStateException("the decoder is shutting down");
-        int total = req.promptIds().length + req.maxNewTokens();
-        if (req.promptIds().length >= options.maxModelLen()) {
-            throw new IllegalArgumentException("the prompt has " + req.promptIds().length + " tokens, over the maximum context length of "
-                    + options.maxModelLen() + " tokens");
-        }
-        if (total > options.maxModelLen()) {
-            throw new IllegalArgumentException("prompt of " + req.promptIds().length + " tokens + max_tokens " + req.maxNewTokens()
-                    + " exceeds the maximum context length of " + options.maxModelLen() + " tokens");
-        }
+        ContextWindow.maxNewTokens(req.promptIds().length, req.maxNewTokens(), options.maxModelLen());
         for (int id : req.promptIds()) {
             if (id < 0 || id >= model.config().vocabSize()) throw new IllegalArgumentException("token id " + id + " is outside the vocabulary");
         }
@@ -259,7 +253,7 @@ public final class DecoderEngine implements AutoCloseable {
         int[][] tables = new int[numSeqs][];
         List<Integer> logitRows = new ArrayList<>();
         List<Integer> imageRows = new ArrayList<>();
-        List<float[]> imageSrc = new ArrayList<>();
+        List<ImageEmbeddings> imageSrc = new ArrayList<>();
         List<Integer> imageSrcRow = new ArrayList<>();
         int row = 0;
         long now = System.nanoTime();
@@ -294,12 +288,8 @@ public final class DecoderEngine implements AutoCloseable {
         Tensor images = null;
         int[] imageRowArray = imageRows.stream().mapToInt(Integer::intValue).toArray();
         if (!imageRows.isEmpty()) {
-            int hidden = model.config().hiddenSize();
-            float[] gathered = new float[imageRows.size() * hidden];
-            for (int i = 0; i < imageRows.size(); i++) {
-                System.arraycopy(imageSrc.get(i), imageSrcRow.get(i) * hidden, gathered, i * hidden, hidden);
-            }
-            images = backend.upload(gathered, imageRows.size(), hidden);
+            // Gathered in the requests' dtype: bf16 rows go to the device as bf16, with no float32 round trip.
+            images = backend.upload(ImageEmbeddings.gather(imageSrc, imageSrcRow.stream().mapToInt(Integer::intValue).toArray()));
         }
         Tensor logits = model.forward(layout, cache, images, imageRowArray);
         if (images != null) backend.free(images);

@@ -12,6 +12,7 @@ import io.vqwen.engine.backend.Tensor;
 import io.vqwen.engine.model.Checkpoint;
 import io.vqwen.engine.model.ClipVisionModel;
 import io.vqwen.engine.model.LlavaProjector;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import io.vqwen.engine.safetensors.SafeTensors;
 import io.vqwen.engine.text.Tokenizer;
 import java.util.ArrayList;
@@ -92,7 +93,8 @@ class DecoderEngineTest {
 
     Collect submit(int[] prompt, float[] emb, int maxNew, List<String> stop, int top) {
         Collect c = new Collect();
-        engine.submit(new GenerationRequest("r" + System.nanoTime(), prompt, emb, SamplingParams.greedy(), maxNew, stop, top > 0, top, false), c);
+        ImageEmbeddings e = emb == null ? null : ImageEmbeddings.f32(emb, emb.length / engine.hiddenSize(), engine.hiddenSize());
+        engine.submit(new GenerationRequest("r" + System.nanoTime(), prompt, e, SamplingParams.greedy(), maxNew, stop, top > 0, top, false), c);
         return c;
     }
 

@@ -19,6 +19,7 @@ import io.vqwen.engine.cpu.CpuBackend;
 import io.vqwen.engine.model.Checkpoint;
 import io.vqwen.engine.safetensors.SafeTensors;
 import io.vqwen.engine.text.Tokenizer;
+import io.vqwen.engine.pipeline.ImageEmbeddings;
 import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -79,7 +80,8 @@ class StepTraceTest {
 
     private int[] generate(int[] prompt, float[] embeddings, StepTrace trace) throws Exception {
         Collector c = new Collector();
-        engine.submit(GenerationRequest.greedy("r", prompt, embeddings, 4), c, trace);
+        int hidden = engine.hiddenSize();
+        engine.submit(GenerationRequest.greedy("r", prompt, ImageEmbeddings.f32(embeddings, embeddings.length / hidden, hidden), 4), c, trace);
         return c.result().get(60, TimeUnit.SECONDS).tokenIds();
     }
 

@@ -219,6 +219,8 @@ class GatewayGoldenIT {
         double hits = api.metric("vqwen_embedding_cache_hits_total", null);
         double misses = api.metric("vqwen_embedding_cache_misses_total", null);
         double encoded = mesh.metric(MeshService.VISION, "vqwen_encoder_images_total{outcome=\"ok\"}");
+        double sent = api.metric("vqwen_wire_image_bytes_sum", "hop=\"gateway_projector\"");
+        sent = Double.isNaN(sent) ? 0 : sent;
 
         Answer first = api.complete(req);
         Answer second = api.complete(req);
@@ -237,6 +239,9 @@ class GatewayGoldenIT {
         assertEquals(e2e + 2, api.metric("vqwen_e2e_request_latency_seconds_count", null));
         String text = api.get("/q/metrics").body();
         assertTrue(text.contains("vqwen_time_to_first_token_seconds_bucket{le=\"0.1\"}"), "TTFT is a histogram with vLLM's buckets");
+        // Tensors are kept off the gateway: it sends image files to the projector and nothing else crosses it.
+        assertEquals(sent + 2.0 * png.length, api.metric("vqwen_wire_image_bytes_sum", "hop=\"gateway_projector\""));
+        assertFalse(text.contains("hop=\"projector_decoder\"") || text.contains("hop=\"vision_projector\""), "no embeddings or features hop here");
         System.out.printf("repeated image: encode_ms %.1f (miss) -> %.3f (hit); vision encodes +1%n",
                 first.timings().get("encode_ms").asDouble(), second.timings().get("encode_ms").asDouble());
     }

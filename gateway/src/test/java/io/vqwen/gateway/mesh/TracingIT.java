@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Test;
 class TracingIT {
     /** The spans docs/tracing.md names, by the service that records them. */
     static final Map<String, String> NAMED = Map.ofEntries(
-            Map.entry("chat.parse", "gateway"), Map.entry("chat.tokenize", "gateway"), Map.entry("embedding.cache", "gateway"),
+            Map.entry("chat.parse", "gateway"), Map.entry("chat.tokenize", "gateway"), Map.entry("embedding.cache", "projector-service"),
             Map.entry("sse.write", "gateway"), Map.entry("vision.queue", "vision-service"),
             Map.entry("vision.preprocess", "vision-service"), Map.entry("vision.tower", "vision-service"),
             Map.entry("projector.forward", "projector-service"), Map.entry("decoder.queue", "decoder-service"),
@@ -93,19 +93,25 @@ class TracingIT {
         NAMED.forEach((name, service) -> assertTrue(trace.stream().anyMatch(s -> s.name().equals(name) && s.service().equals(service)),
                 name + " from " + service));
 
-        // Transfers: each model service's gRPC server span is the child of a gateway client span (the hop itself).
+        // Transfers: the hops of the mesh, each a server span under the client span of the service that calls it.
+        // Image bytes go gateway -> projector (Embed), which has vision encode them; the decoder Fetches the
+        // embeddings from the projector by handle. No tensor crosses the gateway.
         Map<String, Received> byId = trace.stream().collect(Collectors.toMap(Received::spanId, s -> s));
-        for (String service : List.of("vision-service", "projector-service", "decoder-service")) {
-            Received server = trace.stream().filter(s -> s.service().equals(service) && s.kind().equals("SPAN_KIND_SERVER"))
-                    .findFirst().orElseThrow(() -> new AssertionError("no gRPC server span in " + service));
+        Map<String, String> caller = Map.of("ProjectorService/Embed", "gateway", "VisionService/Encode", "projector-service",
+                "DecoderService/Generate", "gateway", "ProjectorService/Fetch", "decoder-service");
+        caller.forEach((method, from) -> {
+            Received server = trace.stream().filter(s -> s.kind().equals("SPAN_KIND_SERVER") && s.name().endsWith(method))
+                    .findFirst().orElseThrow(() -> new AssertionError("no gRPC server span of " + method + " in " + trace));
             Received client = byId.get(server.parentSpanId());
-            assertEquals("gateway", client.service(), server.name());
-            assertEquals("SPAN_KIND_CLIENT", client.kind(), server.name());
-        }
-        // A fresh image misses the cache, and the encode it starts is under the lookup's span.
+            assertEquals(from, client.service(), method + " is called by " + from);
+            assertEquals("SPAN_KIND_CLIENT", client.kind(), method);
+        });
+        assertTrue(trace.stream().noneMatch(s -> s.service().equals("gateway") && (s.name().endsWith("VisionService/Encode")
+                || s.name().endsWith("ProjectorService/Project"))), "the gateway neither encodes nor projects");
+        // A fresh image misses the projector's cache, and the encode it starts is under the lookup's span.
         Received lookup = only(trace, "embedding.cache");
         assertEquals("false", lookup.attributes().get("vqwen.cache_hit"));
-        Received encodeClient = trace.stream().filter(s -> s.service().equals("gateway") && s.kind().equals("SPAN_KIND_CLIENT")
+        Received encodeClient = trace.stream().filter(s -> s.service().equals("projector-service") && s.kind().equals("SPAN_KIND_CLIENT")
                 && s.name().contains("Encode")).findFirst().orElseThrow();
         assertEquals(lookup.spanId(), encodeClient.parentSpanId(), "vision Encode runs under the cache lookup");
         // The decoder's after-the-fact spans: prefill chunks of at most the token budget (512) that cover the prompt,
