@@ -39,12 +39,25 @@ class UpCommandIT {
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(List.of(MeshLayout.DEFAULT_JVM_FLAGS.split(" ")));
         cmd.addAll(List.of("-Dvqwen.home=" + Golden.REPO, "-cp", System.getProperty("java.class.path"), "io.vqwen.cli.Main",
-                "up", "--port", Integer.toString(base), "--services", "vision,projector,decoder", "--drain-seconds", "5"));
+                "up", "--port", Integer.toString(base), "--services", "vision,projector,decoder", "--drain-seconds", "5",
+                "-Dquarkus.otel.bsp.schedule.delay=100ms"));
         // To a file, not a pipe: a pipe read races with the JDK's own draining at process exit and loses the last lines.
         Files.createDirectories(log.getParent());
-        Process up = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        try {
+        // The standard OpenTelemetry variables, set once for up: every process it starts traces to our receiver.
+        OtlpReceiver receiver = OtlpReceiver.start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().keySet().removeIf(k -> k.startsWith("OTEL_"));
+        pb.environment().put("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint());
+        pb.environment().put("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        Process up = pb.start();
+        try (receiver) {
             awaitLine(l -> l.startsWith("[up] mesh ready"), Duration.ofSeconds(180), up);
+            assertTrue(out.contains("  tracing: OTLP http/protobuf to " + receiver.endpoint() + ", sampling 1.0 of new traces (docs/tracing.md)"),
+                    String.join("\n", out));
+            // The startup peer checks (projector -> vision Info, decoder -> projector Info) are traced calls.
+            receiver.await(spans -> spans.stream().map(OtlpReceiver.Received::service).collect(java.util.stream.Collectors.toSet())
+                    .containsAll(java.util.Set.of("vision-service", "projector-service", "decoder-service")), Duration.ofSeconds(30),
+                    "spans from every service up started");
             assertTrue(out.contains("vqwen up: model " + Golden.MODEL + ", backend cpu"), String.join("\n", out));
             assertTrue(out.contains(String.format("  decoder   http://127.0.0.1:%d  grpc 127.0.0.1:%d  (gRPC DecoderService)", base + 3, base + 1003)),
                     String.join("\n", out.subList(0, Math.min(10, out.size()))));
