@@ -81,7 +81,7 @@ class StepTraceTest {
     private int[] generate(int[] prompt, float[] embeddings, StepTrace trace) throws Exception {
         Collector c = new Collector();
         int hidden = engine.hiddenSize();
-        engine.submit(GenerationRequest.greedy("r", prompt, ImageEmbeddings.f32(embeddings, embeddings.length / hidden, hidden), 4), c, trace);
+        engine.submit(GenerationRequest.greedy("r", prompt, embeddings == null ? null : ImageEmbeddings.f32(embeddings, embeddings.length / hidden, hidden), 4), c, trace);
         return c.result().get(60, TimeUnit.SECONDS).tokenIds();
     }
 
