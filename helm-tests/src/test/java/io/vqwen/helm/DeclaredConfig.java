@@ -23,7 +23,8 @@ import java.util.regex.Pattern;
  * of the project modules it depends on, and every property of its {@code @ConfigMapping} interfaces (SmallRye's
  * kebab-case names, nested groups, {@code @WithName}). An environment variable sets a property when it equals the
  * property's name with every character other than a letter or digit replaced by '_', in upper case (MicroProfile
- * Config's rule, which Quarkus and SmallRye follow).
+ * Config's rule, which Quarkus and SmallRye follow). Classes the module lists in {@code quarkus.arc.exclude-types}
+ * are not beans of that service, so what they declare is not its configuration.
  */
 record DeclaredConfig(String module, Set<String> properties, Set<String> grpcClients) {
 
@@ -36,10 +37,12 @@ record DeclaredConfig(String module, Set<String> properties, Set<String> grpcCli
     private static final Pattern WITH_NAME = Pattern.compile("@WithName\\s*\\(\\s*\"([^\"]+)\"\\s*\\)");
     private static final Pattern GRPC_CLIENT_ANNOTATION = Pattern.compile("@GrpcClient\\s*\\(\\s*\"([^\"]+)\"");
     private static final Pattern GRPC_CLIENT_KEY = Pattern.compile("^quarkus\\.grpc\\.clients\\.([^.]+)\\..+$");
+    private static final Pattern PACKAGE = Pattern.compile("^\\s*package\\s+([\\w.]+)\\s*;", Pattern.MULTILINE);
 
     static DeclaredConfig load(Path repo, String module) {
         Set<String> props = new TreeSet<>();
         Set<String> clients = new TreeSet<>();
+        Set<String> excluded = new TreeSet<>();
         Path file = repo.resolve(module).resolve("src/main/resources/application.properties");
         if (Files.isRegularFile(file)) {
             Properties p = new Properties();
@@ -57,9 +60,17 @@ record DeclaredConfig(String module, Set<String> properties, Set<String> grpcCli
                     clients.add(m.group(1));
                 }
             }
+            for (String type : p.getProperty("quarkus.arc.exclude-types", "").split(",")) {
+                if (!type.isBlank()) {
+                    excluded.add(type.strip());
+                }
+            }
         }
         List<SourceFile> sources = JavaSources.mainSources(JavaSources.moduleClosure(repo, module));
         for (SourceFile f : sources) {
+            if (excluded.contains(className(f))) {
+                continue;
+            }
             props.addAll(fromSource(f));
             Matcher m = GRPC_CLIENT_ANNOTATION.matcher(f.code());
             while (m.find()) {
@@ -67,6 +78,13 @@ record DeclaredConfig(String module, Set<String> properties, Set<String> grpcCli
             }
         }
         return new DeclaredConfig(module, Set.copyOf(props), Set.copyOf(clients));
+    }
+
+    /** The fully qualified name of the top-level class a source file holds. */
+    static String className(SourceFile f) {
+        String simple = f.path().getFileName().toString().replaceFirst("\\.java$", "");
+        Matcher pkg = PACKAGE.matcher(f.code());
+        return pkg.find() ? pkg.group(1) + "." + simple : simple;
     }
 
     /** Properties one source file declares or reads by name. */
